@@ -1,0 +1,87 @@
+"""Database engines: SQLite (embedded default) and PostgreSQL (production, psycopg 3).
+
+SQLite is tuned for an embedded single-writer service: WAL journal so readers never block
+the writer, `synchronous=NORMAL` (durable across application crashes; a power loss may
+lose the last transactions but never corrupts the file), foreign keys on, and a busy
+timeout so concurrent CLI and web processes queue instead of failing.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+DEFAULT_SQLITE_PATH = "phasegate.sqlite"
+ENV_DATABASE_URL = "PHASEGATE_DATABASE_URL"
+
+
+def resolve_url(url: str | None = None) -> str:
+    """The explicit URL, else $PHASEGATE_DATABASE_URL, else ./phasegate.sqlite."""
+    url = url or os.environ.get(ENV_DATABASE_URL) or f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    # Accept the common libpq-style URL and use psycopg 3 for it.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy drive transactions explicitly (pysqlite's implicit BEGIN is off).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # IMMEDIATE takes the write lock up front: two writers queue on busy_timeout instead
+        # of one failing later with "database is locked" on upgrade from a read lock.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(url: str | None = None, **kwargs) -> sa.Engine:
+    url = resolve_url(url)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return sa.create_engine(url, **kwargs)
+
+
+class StatementCounter:
+    """Counts SQL statements sent through an engine (benchmarks and tests assert on it)."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self._local = threading.local()
+        self.count = 0
+        self.statements: list[str] = []
+        self.keep_text = False
+        event.listen(engine, "before_cursor_execute", self._before)
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith(("PRAGMA", "BEGIN")):
+            return
+        self.count += 1
+        if self.keep_text:
+            self.statements.append(statement)
+
+    def reset(self) -> None:
+        self.count = 0
+        self.statements.clear()
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._before)

@@ -1,0 +1,177 @@
+"""The relational schema, as SQLAlchemy Core tables.
+
+Core rather than the ORM on purpose: a task completion must stay within a handful of
+statements (see bench/engine.py), so every write here is an explicit, batched statement.
+The schema itself is owned by alembic (`engine/migrations`); `metadata.create_all` is only
+used by the test-suite fixtures that build throwaway databases.
+
+Design notes
+- `workflow_task` holds one row per SpiffWorkflow task (its serialized dict): a step writes
+  only the tasks it changed, never the whole workflow.
+- `human_task` is the inbox: ready user/manual tasks with role, assignee, phase and due date,
+  indexed so "what can user U do now" never deserializes a workflow.
+- `event` is the append-only history, one row per command, sequenced per instance and hash
+  chained, so an instance can be rebuilt from its definition and its events.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+# JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
+JsonType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+user = sa.Table(
+    "app_user",
+    metadata,
+    sa.Column("name", sa.String(120), primary_key=True),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(200)),
+    sa.Column("password_hash", sa.String(255)),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+role = sa.Table(
+    "role",
+    metadata,
+    sa.Column("name", sa.String(120), primary_key=True),
+    sa.Column("description", sa.String(500)),
+)
+
+user_role = sa.Table(
+    "user_role",
+    metadata,
+    sa.Column("user_name", sa.String(120), sa.ForeignKey("app_user.name", ondelete="CASCADE"), primary_key=True),
+    sa.Column("role_name", sa.String(120), sa.ForeignKey("role.name", ondelete="CASCADE"), primary_key=True),
+    sa.Index(None, "role_name"),
+)
+
+deployment = sa.Table(
+    "deployment",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("deployed_by", sa.String(120), nullable=False),
+    sa.Column("deployed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("source", sa.String(1000)),
+)
+
+definition = sa.Table(
+    "definition",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(500)),
+    sa.Column("deployment_id", sa.Integer, sa.ForeignKey("deployment.id"), nullable=False),
+    sa.Column("deployed_by", sa.String(120), nullable=False),
+    sa.Column("deployed_at", sa.DateTime(timezone=True), nullable=False),
+    # {relative file name: text} for every BPMN/DMN/form file this process needs.
+    sa.Column("files", JsonType, nullable=False),
+    # Per-element routing facts (roles, phase, form, due...) extracted at deploy time.
+    sa.Column("elements", JsonType, nullable=False),
+    sa.UniqueConstraint("key", "version"),
+    sa.Index(None, "key", "hash"),
+)
+
+instance = sa.Table(
+    "instance",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("definition_id", sa.Integer, sa.ForeignKey("definition.id"), nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("business_key", sa.String(255)),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("phase", sa.String(255)),
+    sa.Column("data", JsonType, nullable=False),
+    sa.Column("error", JsonType),
+    # Workflow-level SpiffWorkflow state (root, last task, subprocess headers); tasks live in workflow_task.
+    # JSON text written with SpiffWorkflow's own encoder (dates, UUIDs in task data), hence Text.
+    sa.Column("workflow", sa.Text, nullable=False),
+    # Optimistic concurrency: every command bumps it; a stale writer gets a Conflict.
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("started_by", sa.String(120), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Column("cancel_reason", sa.Text),
+    # Earliest pending timer, so a worker finds due instances with one indexed query.
+    sa.Column("wake_at", sa.DateTime(timezone=True)),
+    sa.Index(None, "state", "key"),
+    sa.Index(None, "business_key"),
+    sa.Index(None, "wake_at"),
+)
+
+workflow_task = sa.Table(
+    "workflow_task",
+    metadata,
+    sa.Column("instance_id", sa.Integer, sa.ForeignKey("instance.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("task_id", sa.String(36), primary_key=True),
+    # The (sub)workflow the task belongs to: "" for the top workflow, else the subprocess task id.
+    sa.Column("workflow_id", sa.String(36), nullable=False),
+    # SpiffWorkflow's serialized task (data stored as a delta to the parent), JSON text.
+    sa.Column("body", sa.Text, nullable=False),
+)
+
+human_task = sa.Table(
+    "human_task",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("instance_id", sa.Integer, sa.ForeignKey("instance.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("spiff_task_id", sa.String(36), nullable=False),
+    sa.Column("process_key", sa.String(255), nullable=False),
+    sa.Column("business_key", sa.String(255)),
+    sa.Column("element_id", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(500)),
+    # Primary candidate role; tasks with several candidate groups also have human_task_candidate rows.
+    sa.Column("role", sa.String(120)),
+    sa.Column("assignee", sa.String(120)),
+    sa.Column("phase", sa.String(255)),
+    sa.Column("form", sa.String(255)),
+    sa.Column("due", sa.DateTime(timezone=True)),
+    sa.Column("state", sa.String(20), nullable=False),  # ready | completed | cancelled
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("completed_at", sa.DateTime(timezone=True)),
+    sa.Column("completed_by", sa.String(120)),
+    sa.Index(None, "state", "role"),
+    sa.Index(None, "state", "assignee"),
+    sa.Index(None, "instance_id", "state"),
+    sa.Index(None, "spiff_task_id"),
+)
+
+human_task_candidate = sa.Table(
+    "human_task_candidate",
+    metadata,
+    sa.Column("task_id", sa.Integer, sa.ForeignKey("human_task.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("role", sa.String(120), primary_key=True),
+    sa.Index(None, "role"),
+)
+
+event = sa.Table(
+    "event",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("instance_id", sa.Integer, sa.ForeignKey("instance.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(120), nullable=False),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("task_id", sa.Integer),
+    sa.Column("element_id", sa.String(255)),
+    sa.Column("payload", JsonType, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("instance_id", "seq"),
+)

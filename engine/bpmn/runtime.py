@@ -1,0 +1,275 @@
+"""Running BPMN on SpiffWorkflow: the only place that drives a live workflow.
+
+A command (start, complete a task, fire timers, cancel) is one *step*: it changes the workflow,
+runs engine tasks until the process waits on people, timers or messages, bounds the loop
+history, and reports a `StepOutcome` — the task rows to write, the human tasks that became
+ready or went away, the elements that ran, and any failure — for the service layer to persist
+in a single transaction.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from engine.bpmn import pruning
+from engine.bpmn.package import ElementInfo, LoadedProcess
+from engine.bpmn.state import Codec, Changes, TaskRow, WorkflowState, all_workflows, restore_workflow
+from engine.domain import clock
+from engine.domain.errors import Conflict, ExecutionFailure
+
+# SpiffWorkflow logs every state change at INFO with eagerly built extras; our event log is
+# the history, so keep its loggers quiet unless someone asks for them.
+logging.getLogger("spiff").setLevel(logging.WARNING)
+
+
+class _EngineClockDatetime(datetime):
+    """`datetime` whose now() is the engine clock, so timers obey tests' controlled time."""
+
+    @classmethod
+    def now(cls, tz=None):
+        current = clock.now()
+        return current.astimezone(tz) if tz is not None else current.replace(tzinfo=None)
+
+
+# SpiffWorkflow's timer definitions call datetime.now(timezone.utc) directly; route them through
+# the engine clock (the module keeps every other datetime behaviour).
+spiff_timer.datetime = _EngineClockDatetime
+
+SCRIPT_GLOBALS = {
+    "datetime": datetime,
+    "date": date,
+    "timedelta": timedelta,
+    "timezone": timezone,
+}
+
+
+def new_script_engine() -> PythonScriptEngine:
+    return PythonScriptEngine(environment=TaskDataEnvironment(dict(SCRIPT_GLOBALS)))
+
+
+@dataclass
+class ReadyHumanTask:
+    spiff_task_id: str
+    element: ElementInfo
+    data: dict
+
+
+@dataclass
+class StepOutcome:
+    changes: Changes
+    path: list[str] = field(default_factory=list)
+    ready: list[ReadyHumanTask] = field(default_factory=list)
+    finished: list[str] = field(default_factory=list)
+    completed: bool = False
+    failure: ExecutionFailure | None = None
+    data: dict | None = None
+    wake_at: datetime | None = None
+    phase: str | None = None
+
+
+class LiveWorkflow:
+    """A workflow in memory plus what is needed to persist its next step incrementally."""
+
+    def __init__(self, process: LoadedProcess, workflow: BpmnWorkflow, state: WorkflowState):
+        self.process = process
+        self.workflow = workflow
+        self.state = state
+        self.ready_ids: set[str] = {str(t.id) for t in _ready_human_tasks(workflow)}
+
+
+def _ready_human_tasks(workflow: BpmnWorkflow):
+    for _wf_id, wf in all_workflows(workflow):
+        for task in wf.tasks.values():
+            if task._state == TaskState.READY and task.task_spec.manual:
+                yield task
+
+
+def _element_id(task) -> str | None:
+    return getattr(task.task_spec, "bpmn_id", None)
+
+
+def failure_from_exception(exc: Exception, current_task=None) -> ExecutionFailure:
+    """Name the element that failed and say why, without a traceback."""
+    task = getattr(exc, "task", None) or current_task
+    spec = getattr(exc, "task_spec", None) or (task.task_spec if task is not None else None)
+    element_id = getattr(spec, "bpmn_id", None) or getattr(spec, "name", None)
+    element_name = getattr(spec, "bpmn_name", None)
+    message = str(exc) if isinstance(exc, SpiffWorkflowException) else f"{type(exc).__name__}: {exc}"
+    notes = getattr(exc, "notes", None) or getattr(exc, "__notes__", None) or []
+    extra = {}
+    if notes:
+        extra["notes"] = [str(n) for n in notes]
+    line = getattr(exc, "line_number", None)
+    if line:
+        extra["line"] = line
+    return ExecutionFailure(element_id, element_name, message, extra)
+
+
+class Runtime:
+    """Drives workflows of loaded processes; stateless apart from the codec."""
+
+    def __init__(self, serializer_config: dict):
+        self.codec = Codec(serializer_config)
+
+    # -- creating and restoring ------------------------------------------------------------
+
+    def start(self, process: LoadedProcess, data: dict) -> tuple[LiveWorkflow, StepOutcome]:
+        workflow = BpmnWorkflow(process.spec, process.subprocess_specs, script_engine=new_script_engine())
+        # Initial data goes on the start task so every later task inherits it.
+        workflow.task_tree.data.update(data)
+        for child in workflow.task_tree.children:
+            child.data.update(data)
+        live = LiveWorkflow(process, workflow, WorkflowState(workflow, self.codec))
+        live.state.mark()
+        outcome = self._run_engine(live, path=[])
+        return live, outcome
+
+    def restore(self, process: LoadedProcess, header: str, rows: list[TaskRow]) -> LiveWorkflow:
+        workflow = restore_workflow(process.spec, process.subprocess_specs, header, rows, self.codec,
+                                    new_script_engine())
+        state = WorkflowState(workflow, self.codec, {r.task_id: r.body for r in rows}, header)
+        return LiveWorkflow(process, workflow, state)
+
+    # -- commands --------------------------------------------------------------------------
+
+    def complete(self, live: LiveWorkflow, spiff_task_id: str, data: dict) -> StepOutcome:
+        task = live.workflow.get_task_from_id(UUID(spiff_task_id))
+        if task is None or task._state != TaskState.READY or not task.task_spec.manual:
+            raise Conflict(f"task {spiff_task_id} is not ready")
+        live.state.mark()
+        task.data.update(data)
+        path: list[str] = []
+        try:
+            task.run()
+        except Exception as exc:  # a post-script or output mapping failed on the user's task
+            return self._finish(live, path, failure_from_exception(exc, task))
+        path.append(_element_id(task))
+        return self._run_engine(live, path)
+
+    def fire_timers(self, live: LiveWorkflow) -> StepOutcome:
+        live.state.mark()
+        return self._run_engine(live, path=[])
+
+    def cancel(self, live: LiveWorkflow) -> StepOutcome:
+        live.state.mark()
+        live.workflow.cancel()
+        return self._finish(live, [], None)
+
+    # -- engine ----------------------------------------------------------------------------
+
+    def _run_engine(self, live: LiveWorkflow, path: list[str]) -> StepOutcome:
+        current: list = [None]
+
+        def will_complete(task):
+            current[0] = task
+
+        def did_complete(task):
+            if task._state == TaskState.COMPLETED:
+                element = _element_id(task)
+                if element is not None:
+                    path.append(element)
+            current[0] = None
+
+        failure = None
+        try:
+            live.workflow.do_engine_steps(will_complete, did_complete)
+            # Timers due now (a zero duration, a date in the past) fire within the same step.
+            live.workflow.refresh_timers()
+            live.workflow.do_engine_steps(will_complete, did_complete)
+        except Exception as exc:
+            failure = failure_from_exception(exc, current[0])
+        return self._finish(live, path, failure)
+
+    def _finish(self, live: LiveWorkflow, path: list[str], failure: ExecutionFailure | None) -> StepOutcome:
+        workflow = live.workflow
+        if failure is None:
+            failure = self._bound_loops(live)
+        elements = live.process.elements
+        ready_now = {str(t.id): t for t in _ready_human_tasks(workflow)}
+        ready = [
+            ReadyHumanTask(key, elements.get(_element_id(t)) or ElementInfo(_element_id(t) or t.task_spec.name,
+                                                                           "userTask", t.task_spec.bpmn_name),
+                           t.data)
+            for key, t in ready_now.items() if key not in live.ready_ids
+        ]
+        finished = [key for key in live.ready_ids if key not in ready_now]
+        live.ready_ids = set(ready_now)
+        completed = failure is None and workflow.is_completed()
+        changes = live.state.capture()
+        phase = None
+        for element_id in [*path, *(r.element.element_id for r in ready)]:
+            info = elements.get(element_id)
+            if info is not None and info.phase:
+                phase = info.phase
+        return StepOutcome(
+            changes=changes,
+            path=[p for p in path if p in elements],
+            ready=ready,
+            finished=finished,
+            completed=completed,
+            failure=failure,
+            data=self.current_data(workflow, completed),
+            wake_at=self.next_timer(workflow),
+            phase=phase,
+        )
+
+    def _bound_loops(self, live: LiveWorkflow) -> ExecutionFailure | None:
+        """Cut finished loop history at every loop re-entry made live in this step."""
+        mark = live.state._mark
+        for _wf_id, wf in list(all_workflows(live.workflow)):
+            live_now = [t for t in wf.tasks.values()
+                        if t.last_state_change >= mark and t._state & (TaskState.READY | TaskState.WAITING | TaskState.STARTED)]
+            for task in live_now:
+                if task.id in wf.tasks:
+                    pruning.cut_loop_history(task)
+            for task in live_now:
+                if task.id in wf.tasks and pruning.depth(task) > pruning.UNSAFE_DEPTH:
+                    return ExecutionFailure(
+                        _element_id(task), task.task_spec.bpmn_name,
+                        "the process history below this element is too deep to run safely "
+                        f"(more than {pruning.UNSAFE_DEPTH} steps without a loop Phasegate can bound)")
+        return None
+
+    def current_data(self, workflow: BpmnWorkflow, completed: bool) -> dict:
+        if completed:
+            return self.codec.registry.clean(workflow.data)
+        last = workflow.last_task
+        for _wf_id, wf in all_workflows(workflow):
+            if wf.last_task is not None and (last is None or wf.last_task.last_state_change > last.last_state_change):
+                last = wf.last_task
+        source = last.data if last is not None else workflow.task_tree.data
+        return self.codec.registry.clean(source)
+
+    def next_timer(self, workflow: BpmnWorkflow) -> datetime | None:
+        """Earliest due time of a waiting timer, so a worker can find due instances by index."""
+        earliest = None
+        for task in workflow.event_manager.tasks.values() if hasattr(workflow.event_manager, "tasks") else []:
+            if task._state != TaskState.WAITING:
+                continue
+            value = task.internal_data.get("event_value")
+            when = None
+            if isinstance(value, str):
+                try:
+                    when = spiff_timer.TimerEventDefinition.get_datetime(value)
+                except Exception:
+                    when = None
+            elif isinstance(value, dict) and "next" in value:
+                when = datetime.fromisoformat(value["next"])
+            if when is not None:
+                if when.tzinfo is None:
+                    when = when.replace(tzinfo=timezone.utc)
+                earliest = when if earliest is None or when < earliest else earliest
+        return earliest
+
+    def data_for(self, live: LiveWorkflow, spiff_task_id: str) -> dict[str, Any]:
+        task = live.workflow.get_task_from_id(UUID(spiff_task_id))
+        return task.data if task is not None else {}
