@@ -7,6 +7,7 @@ timeout so concurrent CLI and web processes queue instead of failing.
 """
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
@@ -48,8 +49,14 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _json_serializer(value) -> str:
+    # Task data may hold dates and other values JSON has no type for; store their text.
+    return json.dumps(value, default=str, separators=(",", ":"))
+
+
 def create_engine(url: str | None = None, **kwargs) -> sa.Engine:
     url = resolve_url(url)
+    kwargs.setdefault("json_serializer", _json_serializer)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

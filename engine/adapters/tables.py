@@ -15,8 +15,31 @@ Design notes
 """
 from __future__ import annotations
 
+from datetime import timezone
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+
+class UtcDateTime(sa.types.TypeDecorator):
+    """Timestamps are UTC and timezone-aware in Python on every database.
+
+    PostgreSQL keeps `timestamptz`; SQLite has no time zones, so values are stored as UTC and
+    given back their UTC zone when read (comparing naive and aware datetimes would fail).
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
 
 # JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
 JsonType = sa.JSON().with_variant(JSONB(), "postgresql")
@@ -39,7 +62,7 @@ user = sa.Table(
     sa.Column("email", sa.String(200)),
     sa.Column("password_hash", sa.String(255)),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
 role = sa.Table(
@@ -62,7 +85,7 @@ deployment = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("deployed_by", sa.String(120), nullable=False),
-    sa.Column("deployed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("deployed_at", UtcDateTime(), nullable=False),
     sa.Column("source", sa.String(1000)),
 )
 
@@ -76,7 +99,7 @@ definition = sa.Table(
     sa.Column("name", sa.String(500)),
     sa.Column("deployment_id", sa.Integer, sa.ForeignKey("deployment.id"), nullable=False),
     sa.Column("deployed_by", sa.String(120), nullable=False),
-    sa.Column("deployed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("deployed_at", UtcDateTime(), nullable=False),
     # {relative file name: text} for every BPMN/DMN/form file this process needs.
     sa.Column("files", JsonType, nullable=False),
     # Per-element routing facts (roles, phase, form, due...) extracted at deploy time.
@@ -103,12 +126,15 @@ instance = sa.Table(
     # Optimistic concurrency: every command bumps it; a stale writer gets a Conflict.
     sa.Column("revision", sa.Integer, nullable=False),
     sa.Column("started_by", sa.String(120), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("ended_at", UtcDateTime()),
     sa.Column("cancel_reason", sa.Text),
     # Earliest pending timer, so a worker finds due instances with one indexed query.
-    sa.Column("wake_at", sa.DateTime(timezone=True)),
+    sa.Column("wake_at", UtcDateTime()),
+    # Head of the event chain, so appending an event needs no read of the event table.
+    sa.Column("event_seq", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("event_hash", sa.String(64), nullable=False, server_default="0" * 64),
     sa.Index(None, "state", "key"),
     sa.Index(None, "business_key"),
     sa.Index(None, "wake_at"),
@@ -140,10 +166,10 @@ human_task = sa.Table(
     sa.Column("assignee", sa.String(120)),
     sa.Column("phase", sa.String(255)),
     sa.Column("form", sa.String(255)),
-    sa.Column("due", sa.DateTime(timezone=True)),
+    sa.Column("due", UtcDateTime()),
     sa.Column("state", sa.String(20), nullable=False),  # ready | completed | cancelled
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("completed_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("completed_at", UtcDateTime()),
     sa.Column("completed_by", sa.String(120)),
     sa.Index(None, "state", "role"),
     sa.Index(None, "state", "assignee"),
@@ -165,7 +191,7 @@ event = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("instance_id", sa.Integer, sa.ForeignKey("instance.id", ondelete="CASCADE"), nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
     sa.Column("actor", sa.String(120), nullable=False),
     sa.Column("type", sa.String(40), nullable=False),
     sa.Column("task_id", sa.Integer),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 from sqlalchemy import event, pool
+from sqlalchemy.sql.elements import False_, True_
 
 from engine.adapters import tables
 from engine.adapters.database import create_engine, resolve_url
@@ -32,11 +33,20 @@ def _url() -> str:
 
 
 def _render_item(type_, obj, autogen_context):
-    """Autogenerate: render tables.JsonType as itself (alembic's default rendering of the
-    variant, `postgresql.JSONB(astext_type=Text())`, lacks the `sa.` prefix)."""
+    """Autogenerate renders what runs on both databases:
+    - tables.JsonType as itself (alembic's own rendering of the variant,
+      `postgresql.JSONB(astext_type=Text())`, lacks the `sa.` prefix);
+    - server_default=sa.true()/sa.false() as such, not as the dialect's literal
+      (`sa.text('1')` from SQLite is an integer, which PostgreSQL refuses for a boolean)."""
     if type_ == "type" and isinstance(obj, sa.JSON) and "postgresql" in getattr(obj, "_variant_mapping", {}):
         autogen_context.imports.add("from sqlalchemy.dialects import postgresql")
         return "sa.JSON().with_variant(postgresql.JSONB(), 'postgresql')"
+    if type_ == "server_default":
+        arg = getattr(obj, "arg", None)
+        if isinstance(arg, True_):
+            return "sa.true()"
+        if isinstance(arg, False_):
+            return "sa.false()"
     return False
 
 

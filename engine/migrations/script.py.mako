@@ -4,10 +4,10 @@ Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 
-Review before committing (then delete this paragraph): autogenerate against SQLite renders
-SQLite spellings of server defaults (a boolean's `sa.text('1')` must become `sa.true()`), and
-every operation must run on SQLite (batch mode) and PostgreSQL alike.
-tests/test_migrations.py compares the migrated schema with tables.py on both.
+Review before committing (then delete this paragraph): every operation must run on SQLite
+(batch mode) and PostgreSQL alike; server defaults must be portable (`sa.true()`, not a
+dialect literal); data migrations need explicit SQL. tests/test_migrations.py compares the
+migrated schema with tables.py on both databases.
 """
 from __future__ import annotations
 

@@ -92,6 +92,8 @@ def upgrade() -> None:
     sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('cancel_reason', sa.Text(), nullable=True),
     sa.Column('wake_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('event_seq', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('event_hash', sa.String(length=64), server_default='0' * 64, nullable=False),
     sa.ForeignKeyConstraint(['definition_id'], ['definition.id'], name=op.f('fk_instance_definition_id_definition')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_instance'))
     )

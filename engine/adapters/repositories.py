@@ -1,0 +1,359 @@
+"""Repositories: the only code that writes SQL. Each works on the unit of work's connection.
+
+Statements are few and batched on purpose (bench/engine.py counts them): a task completion
+reads one joined row, then writes changed task rows, the instance row, the inbox rows and one
+event — each an `executemany` at most.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from engine.adapters import tables as t
+from engine.bpmn.state import TaskRow
+from engine.domain.model import Definition, Event, HumanTask, Instance, User
+
+
+def _upsert(conn: sa.Connection, table: sa.Table):
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+def _definition(row) -> Definition:
+    return Definition(row.id, row.key, row.version, row.hash, row.name, row.deployed_by, row.deployed_at)
+
+
+def _task(row, candidates: list[str] | None = None) -> HumanTask:
+    return HumanTask(
+        id=row.id, instance_id=row.instance_id, process_key=row.process_key, business_key=row.business_key,
+        element_id=row.element_id, name=row.name, role=row.role, assignee=row.assignee, phase=row.phase,
+        form=row.form, due=row.due, state=row.state, created_at=row.created_at, completed_at=row.completed_at,
+        completed_by=row.completed_by, candidate_roles=candidates or [],
+    )
+
+
+class DefinitionRepository:
+    def __init__(self, conn: sa.Connection):
+        self.conn = conn
+
+    def latest(self, key: str):
+        """The newest version's full row (with files and elements), or None."""
+        return self.conn.execute(
+            sa.select(t.definition).where(t.definition.c.key == key).order_by(t.definition.c.version.desc()).limit(1)
+        ).first()
+
+    def get_row(self, definition_id: int):
+        return self.conn.execute(sa.select(t.definition).where(t.definition.c.id == definition_id)).first()
+
+    def by_key_version(self, key: str, version: int):
+        return self.conn.execute(
+            sa.select(t.definition).where(t.definition.c.key == key, t.definition.c.version == version)
+        ).first()
+
+    def add_deployment(self, deployed_by: str, at: datetime, source: str | None) -> int:
+        return self.conn.execute(
+            sa.insert(t.deployment).values(deployed_by=deployed_by, deployed_at=at, source=source)
+            .returning(t.deployment.c.id)
+        ).scalar_one()
+
+    def add(self, *, key: str, version: int, hash: str, name: str | None, deployment_id: int, deployed_by: str,
+            at: datetime, files: dict, elements: dict) -> Definition:
+        new_id = self.conn.execute(
+            sa.insert(t.definition).values(
+                key=key, version=version, hash=hash, name=name, deployment_id=deployment_id, deployed_by=deployed_by,
+                deployed_at=at, files=files, elements=elements,
+            ).returning(t.definition.c.id)
+        ).scalar_one()
+        return Definition(new_id, key, version, hash, name, deployed_by, at)
+
+    def list(self, latest_only: bool = False) -> list[Definition]:
+        cols = [t.definition.c[c] for c in ("id", "key", "version", "hash", "name", "deployed_by", "deployed_at")]
+        query = sa.select(*cols).order_by(t.definition.c.key, t.definition.c.version)
+        rows = [_definition(r) for r in self.conn.execute(query)]
+        if latest_only:
+            newest: dict[str, Definition] = {}
+            for d in rows:
+                newest[d.key] = d
+            rows = list(newest.values())
+        return rows
+
+
+class InstanceRepository:
+    def __init__(self, conn: sa.Connection):
+        self.conn = conn
+
+    def add(self, *, definition: Definition, business_key: str | None, started_by: str, at: datetime) -> int:
+        return self.conn.execute(
+            sa.insert(t.instance).values(
+                definition_id=definition.id, key=definition.key, version=definition.version,
+                business_key=business_key, state="running", data={}, workflow="{}", revision=0,
+                started_by=started_by, created_at=at, updated_at=at,
+            ).returning(t.instance.c.id)
+        ).scalar_one()
+
+    def get_row(self, instance_id: int, for_update: bool = False):
+        query = sa.select(t.instance).where(t.instance.c.id == instance_id)
+        if for_update:
+            query = query.with_for_update()
+        return self.conn.execute(query).first()
+
+    def workflow_rows(self, instance_id: int) -> list[TaskRow]:
+        c = t.workflow_task.c
+        return [
+            TaskRow(r.task_id, r.workflow_id, r.body)
+            for r in self.conn.execute(
+                sa.select(c.task_id, c.workflow_id, c.body).where(c.instance_id == instance_id)
+            )
+        ]
+
+    def save_step(self, instance_id: int, *, revision: int, values: dict, upserts: list[TaskRow],
+                  deletes: list[str]) -> bool:
+        """Write one step: changed task rows and the instance row. False if someone else wrote first."""
+        if upserts:
+            stmt = _upsert(self.conn, t.workflow_task)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[t.workflow_task.c.instance_id, t.workflow_task.c.task_id],
+                set_={"body": stmt.excluded.body, "workflow_id": stmt.excluded.workflow_id},
+            )
+            self.conn.execute(stmt, [
+                {"instance_id": instance_id, "task_id": r.task_id, "workflow_id": r.workflow_id, "body": r.body}
+                for r in upserts
+            ])
+        if deletes:
+            self.conn.execute(
+                sa.delete(t.workflow_task).where(
+                    t.workflow_task.c.instance_id == instance_id, t.workflow_task.c.task_id.in_(deletes)
+                )
+            )
+        result = self.conn.execute(
+            sa.update(t.instance)
+            .where(t.instance.c.id == instance_id, t.instance.c.revision == revision)
+            .values(revision=revision + 1, **values)
+        )
+        return result.rowcount == 1
+
+    def advance_event_head(self, instance_id: int, old_seq: int, new_seq: int, new_hash: str, at: datetime) -> bool:
+        c = t.instance.c
+        result = self.conn.execute(
+            sa.update(t.instance).where(c.id == instance_id, c.event_seq == old_seq)
+            .values(event_seq=new_seq, event_hash=new_hash, updated_at=at)
+        )
+        return result.rowcount == 1
+
+    def list(self, *, state: str | None = None, key: str | None = None, business_key: str | None = None,
+             limit: int = 200, offset: int = 0) -> list:
+        c = t.instance.c
+        query = sa.select(
+            c.id, c.definition_id, c.key, c.version, c.business_key, c.state, c.phase, c.data, c.error,
+            c.started_by, c.created_at, c.updated_at, c.ended_at, c.cancel_reason,
+        ).order_by(c.id.desc()).limit(limit).offset(offset)
+        if state:
+            query = query.where(c.state == state)
+        if key:
+            query = query.where(c.key == key)
+        if business_key:
+            query = query.where(c.business_key == business_key)
+        return list(self.conn.execute(query))
+
+    def due_for_timers(self, now: datetime, limit: int = 100) -> list[int]:
+        c = t.instance.c
+        return list(self.conn.execute(
+            sa.select(c.id).where(c.state == "running", c.wake_at.is_not(None), c.wake_at <= now)
+            .order_by(c.wake_at).limit(limit)
+        ).scalars())
+
+
+def to_instance(row, tasks: list[HumanTask]) -> Instance:
+    return Instance(
+        id=row.id, definition_id=row.definition_id, key=row.key, version=row.version,
+        business_key=row.business_key, state=row.state, phase=row.phase, data=row.data or {},
+        error=row.error, started_by=row.started_by, created_at=row.created_at, updated_at=row.updated_at,
+        ended_at=row.ended_at, cancel_reason=row.cancel_reason, tasks=tasks,
+    )
+
+
+class HumanTaskRepository:
+    def __init__(self, conn: sa.Connection):
+        self.conn = conn
+
+    def for_action(self, task_id: int, user: str, lock: bool = False):
+        """The task, its instance's head and whether `user` may act on it, in one statement."""
+        ht, inst, ur, cand = t.human_task, t.instance, t.user_role, t.human_task_candidate
+        holds_role = sa.exists().where(
+            ur.c.user_name == user,
+            sa.or_(
+                ur.c.role_name == ht.c.role,
+                ur.c.role_name == "admin",
+                ur.c.role_name.in_(sa.select(cand.c.role).where(cand.c.task_id == ht.c.id).correlate(ht).scalar_subquery()),
+            ),
+        )
+        query = (
+            sa.select(
+                ht,
+                inst.c.state.label("instance_state"),
+                inst.c.revision.label("instance_revision"),
+                inst.c.definition_id.label("definition_id"),
+                inst.c.phase.label("instance_phase"),
+                inst.c.event_seq.label("event_seq"),
+                inst.c.event_hash.label("event_hash"),
+                holds_role.label("holds_role"),
+                sa.exists().where(t.user.c.name == user, t.user.c.active.is_(True)).label("user_exists"),
+            )
+            .join(inst, inst.c.id == ht.c.instance_id)
+            .where(ht.c.id == task_id)
+        )
+        if lock:
+            query = query.with_for_update(of=inst)
+        return self.conn.execute(query).first()
+
+    def open_for_instance(self, instance_id: int) -> list[HumanTask]:
+        return self.query(instance_id=instance_id, states=("ready",))
+
+    def query(self, *, instance_id: int | None = None, roles: Iterable[str] | None = None, user: str | None = None,
+              states: tuple[str, ...] = ("ready",), limit: int = 500, offset: int = 0) -> list[HumanTask]:
+        """Tasks by state; with `roles`/`user`, those routed to any of the roles or assigned to the user."""
+        ht, cand = t.human_task, t.human_task_candidate
+        query = sa.select(ht).where(ht.c.state.in_(states)).order_by(ht.c.id).limit(limit).offset(offset)
+        if instance_id is not None:
+            query = query.where(ht.c.instance_id == instance_id)
+        if roles is not None or user is not None:
+            roles = list(roles or [])
+            visible = []
+            if roles:
+                visible.append(ht.c.role.in_(roles))
+                visible.append(ht.c.id.in_(sa.select(cand.c.task_id).where(cand.c.role.in_(roles))))
+            if user is not None:
+                visible.append(ht.c.assignee == user)
+            query = query.where(sa.or_(*visible)) if visible else query.where(sa.false())
+            if user is not None:
+                # A task claimed by someone else leaves the other role members' lists.
+                query = query.where(sa.or_(ht.c.assignee.is_(None), ht.c.assignee == user))
+        rows = list(self.conn.execute(query))
+        candidates = self._candidates([r.id for r in rows]) if rows else {}
+        return [_task(r, candidates.get(r.id)) for r in rows]
+
+    def _candidates(self, task_ids: list[int]) -> dict[int, list[str]]:
+        cand = t.human_task_candidate
+        found: dict[int, list[str]] = {}
+        for row in self.conn.execute(sa.select(cand.c.task_id, cand.c.role).where(cand.c.task_id.in_(task_ids))):
+            found.setdefault(row.task_id, []).append(row.role)
+        return found
+
+    def get(self, task_id: int) -> HumanTask | None:
+        row = self.conn.execute(sa.select(t.human_task).where(t.human_task.c.id == task_id)).first()
+        if row is None:
+            return None
+        return _task(row, self._candidates([row.id]).get(row.id))
+
+    def add_ready(self, rows: list[dict], candidates: dict[str, list[str]]) -> None:
+        """Insert newly ready tasks; `candidates` maps spiff task id -> roles for multi-role tasks."""
+        if not rows:
+            return
+        self.conn.execute(sa.insert(t.human_task), rows)
+        if candidates:
+            ids = dict(self.conn.execute(
+                sa.select(t.human_task.c.spiff_task_id, t.human_task.c.id).where(
+                    t.human_task.c.instance_id == rows[0]["instance_id"],
+                    t.human_task.c.spiff_task_id.in_(list(candidates)),
+                )
+            ).all())
+            self.conn.execute(sa.insert(t.human_task_candidate), [
+                {"task_id": ids[sid], "role": role} for sid, roles in candidates.items() for role in roles
+            ])
+
+    def close(self, instance_id: int, closing: list[dict]) -> None:
+        """Mark tasks that left the ready state: completed by someone, or cancelled/withdrawn."""
+        if not closing:
+            return
+        ht = t.human_task
+        self.conn.execute(
+            sa.update(ht)
+            .where(ht.c.instance_id == sa.bindparam("b_instance"), ht.c.spiff_task_id == sa.bindparam("b_sid"),
+                   ht.c.state == "ready")
+            .values(state=sa.bindparam("b_state"), completed_at=sa.bindparam("b_at"),
+                    completed_by=sa.bindparam("b_by")),
+            [{"b_instance": instance_id, **c} for c in closing],
+        )
+
+    def set_assignee(self, task_id: int, assignee: str | None) -> None:
+        self.conn.execute(sa.update(t.human_task).where(t.human_task.c.id == task_id).values(assignee=assignee))
+
+
+class EventRepository:
+    def __init__(self, conn: sa.Connection):
+        self.conn = conn
+
+    def append(self, event: Event) -> None:
+        self.conn.execute(sa.insert(t.event).values(
+            instance_id=event.instance_id, seq=event.seq, at=event.at, actor=event.actor, type=event.type,
+            task_id=event.task_id, element_id=event.element_id, payload=event.payload,
+            prev_hash=event.prev_hash, hash=event.hash,
+        ))
+
+    def for_instance(self, instance_id: int) -> list[Event]:
+        e = t.event.c
+        return [
+            Event(r.instance_id, r.seq, r.at, r.actor, r.type, r.task_id, r.element_id, r.payload, r.prev_hash, r.hash)
+            for r in self.conn.execute(sa.select(t.event).where(e.instance_id == instance_id).order_by(e.seq))
+        ]
+
+
+class UserRepository:
+    def __init__(self, conn: sa.Connection):
+        self.conn = conn
+
+    def exists(self, name: str) -> bool:
+        return self.conn.execute(sa.select(t.user.c.name).where(t.user.c.name == name)).first() is not None
+
+    def add(self, name: str, display_name: str, at: datetime, password_hash: str | None = None,
+            email: str | None = None) -> None:
+        self.conn.execute(sa.insert(t.user).values(
+            name=name, display_name=display_name, created_at=at, password_hash=password_hash, email=email,
+        ))
+
+    def ensure_role(self, role: str) -> None:
+        if self.conn.execute(sa.select(t.role.c.name).where(t.role.c.name == role)).first() is None:
+            self.conn.execute(sa.insert(t.role).values(name=role))
+
+    def grant(self, name: str, role: str) -> bool:
+        ur = t.user_role.c
+        if self.conn.execute(sa.select(ur.user_name).where(ur.user_name == name, ur.role_name == role)).first():
+            return False
+        self.conn.execute(sa.insert(t.user_role).values(user_name=name, role_name=role))
+        return True
+
+    def revoke(self, name: str, role: str) -> bool:
+        ur = t.user_role.c
+        result = self.conn.execute(sa.delete(t.user_role).where(ur.user_name == name, ur.role_name == role))
+        return result.rowcount > 0
+
+    def roles_of(self, name: str) -> list[str]:
+        ur = t.user_role.c
+        return list(self.conn.execute(sa.select(ur.role_name).where(ur.user_name == name)).scalars())
+
+    def get(self, name: str) -> User | None:
+        row = self.conn.execute(sa.select(t.user).where(t.user.c.name == name)).first()
+        if row is None:
+            return None
+        return User(row.name, row.display_name, self.roles_of(name), row.active)
+
+    def password_hash(self, name: str) -> str | None:
+        return self.conn.execute(sa.select(t.user.c.password_hash).where(t.user.c.name == name)).scalar()
+
+    def set_password_hash(self, name: str, password_hash: str) -> None:
+        self.conn.execute(sa.update(t.user).where(t.user.c.name == name).values(password_hash=password_hash))
+
+    def list(self) -> list[User]:
+        roles: dict[str, list[str]] = {}
+        for row in self.conn.execute(sa.select(t.user_role)):
+            roles.setdefault(row.user_name, []).append(row.role_name)
+        return [
+            User(r.name, r.display_name, roles.get(r.name, []), r.active)
+            for r in self.conn.execute(sa.select(t.user).order_by(t.user.c.name))
+        ]
+
+    def members_of(self, role: str) -> list[str]:
+        ur = t.user_role.c
+        return list(self.conn.execute(sa.select(ur.user_name).where(ur.role_name == role)).scalars())

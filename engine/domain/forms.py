@@ -1,0 +1,52 @@
+"""Task forms: JSON Schema 2020-12 documents (plus an optional rjsf-style uiSchema).
+
+Submitted data is validated before it reaches the workflow; every error names its field
+(a JSON-pointer-like path such as `requirements/2/priority`) so each surface can show it
+next to the input.
+"""
+from __future__ import annotations
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from engine.domain.errors import InvalidInput
+
+
+def form_schema(form: dict) -> dict:
+    """The JSON Schema part of a stored form (forms may carry their uiSchema under "uiSchema")."""
+    return {k: v for k, v in form.items() if k != "uiSchema"}
+
+
+def check_schema(form: dict) -> str | None:
+    """None if the form is a valid JSON Schema 2020-12 document, else the reason."""
+    try:
+        Draft202012Validator.check_schema(form_schema(form))
+    except SchemaError as exc:
+        return exc.message
+    return None
+
+
+def _field_path(error) -> str:
+    path = "/".join(str(p) for p in error.absolute_path)
+    if error.validator == "required":
+        # jsonschema reports a missing property at its parent; name the property itself.
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        return f"{path}/{missing}" if path else missing
+    return path or "(form)"
+
+
+def validate_submission(form: dict | None, data, form_name: str | None = None) -> dict:
+    """Return `data` if the form accepts it, else raise InvalidInput naming every bad field."""
+    if not isinstance(data, dict):
+        raise InvalidInput("submitted data must be a JSON object", fields={"(form)": ["expected an object"]})
+    if form is None:
+        return data
+    validator = Draft202012Validator(form_schema(form))
+    fields: dict[str, list[str]] = {}
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        fields.setdefault(_field_path(error), []).append(error.message)
+    if fields:
+        label = f"form '{form_name}'" if form_name else "the form"
+        summary = "; ".join(f"{name}: {msgs[0]}" for name, msgs in fields.items())
+        raise InvalidInput(f"data does not match {label}: {summary}", fields=fields)
+    return data

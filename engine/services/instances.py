@@ -1,0 +1,119 @@
+"""Use cases for process instances: start, show, list, cancel, fire due timers."""
+from __future__ import annotations
+
+from engine.bootstrap import Phasegate
+from engine.adapters.repositories import to_instance
+from engine.bpmn.runtime import LiveWorkflow
+from engine.domain import clock
+from engine.domain.errors import Conflict, InvalidInput, NotFound
+from engine.domain.model import Event, Instance
+from engine.services.definitions import deployed_process, latest_definition_row
+from engine.services.steps import StepContext, persist_step
+from engine.services.users import require_user
+
+
+def _context(row) -> StepContext:
+    return StepContext(row.id, row.revision, row.key, row.business_key, row.phase, row.event_seq, row.event_hash)
+
+
+def load_live(app: Phasegate, uow, instance_row) -> LiveWorkflow:
+    """The instance's workflow: from the cache if it is at the stored revision, else from its rows."""
+    live = app.live.take(instance_row.id, instance_row.revision)
+    if live is not None:
+        return live
+    deployed = deployed_process(app, uow, instance_row.definition_id)
+    return app.runtime.restore(deployed.process, instance_row.workflow, uow.instances.workflow_rows(instance_row.id))
+
+
+def start(app: Phasegate, key: str, *, data: dict | None = None, business_key: str | None = None,
+          user: str = "admin", version: int | None = None) -> Instance:
+    """Start the latest (or a given) version of `key` and run it until it waits."""
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise InvalidInput("data must be a JSON object", fields={"data": ["expected an object"]})
+    now = clock.now()
+    with app.uow() as uow:
+        require_user(uow, user)
+        if version is None:
+            definition_row = latest_definition_row(uow, key)
+        else:
+            definition_row = uow.definitions.by_key_version(key, version)
+            if definition_row is None:
+                raise NotFound(f"unknown version {version} of process definition '{key}'")
+        deployed = deployed_process(app, uow, definition_row.id)
+        instance_id = uow.instances.add(definition=_as_definition(definition_row), business_key=business_key,
+                                        started_by=user, at=now)
+        live, outcome = app.runtime.start(deployed.process, data)
+        ctx = StepContext(instance_id, 0, definition_row.key, business_key, None, 0, "0" * 64)
+        persist_step(app, uow, ctx, live, outcome, actor=user, at=now, event_type="started",
+                     payload={"data": data, "business_key": business_key,
+                              "definition": {"key": definition_row.key, "version": definition_row.version,
+                                             "hash": definition_row.hash}})
+        uow.commit()
+    return show(app, instance_id)
+
+
+def _as_definition(row):
+    from engine.domain.model import Definition
+
+    return Definition(row.id, row.key, row.version, row.hash, row.name, row.deployed_by, row.deployed_at)
+
+
+def show(app: Phasegate, instance_id: int) -> Instance:
+    with app.uow() as uow:
+        row = uow.instances.get_row(instance_id)
+        if row is None:
+            raise NotFound(f"unknown instance {instance_id}")
+        return to_instance(row, uow.tasks.open_for_instance(instance_id))
+
+
+def list_instances(app: Phasegate, *, state: str | None = None, key: str | None = None,
+                   business_key: str | None = None, limit: int = 200, offset: int = 0) -> list[Instance]:
+    with app.uow() as uow:
+        return [to_instance(r, []) for r in uow.instances.list(state=state, key=key, business_key=business_key,
+                                                               limit=limit, offset=offset)]
+
+
+def history(app: Phasegate, instance_id: int) -> list[Event]:
+    with app.uow() as uow:
+        if uow.instances.get_row(instance_id) is None:
+            raise NotFound(f"unknown instance {instance_id}")
+        return uow.events.for_instance(instance_id)
+
+
+def cancel(app: Phasegate, instance_id: int, *, reason: str, user: str = "admin") -> Instance:
+    if not reason or not reason.strip():
+        raise InvalidInput("a reason is required to cancel an instance", fields={"reason": ["required"]})
+    now = clock.now()
+    with app.uow() as uow:
+        require_user(uow, user)
+        row = uow.instances.get_row(instance_id, for_update=True)
+        if row is None:
+            raise NotFound(f"unknown instance {instance_id}")
+        if row.state in ("completed", "cancelled"):
+            raise Conflict(f"instance {instance_id} is already {row.state}")
+        live = load_live(app, uow, row)
+        outcome = app.runtime.cancel(live)
+        persist_step(app, uow, _context(row), live, outcome, actor=user, at=now, event_type="cancelled",
+                     payload={"reason": reason}, cancelled=True, extra_values={"cancel_reason": reason})
+        uow.commit()
+    return show(app, instance_id)
+
+
+def fire_due_timers(app: Phasegate, *, limit: int = 100) -> list[int]:
+    """Advance every running instance whose earliest timer is due; returns the instances moved."""
+    now = clock.now()
+    with app.uow() as uow:
+        due = uow.instances.due_for_timers(now, limit)
+    moved = []
+    for instance_id in due:
+        with app.uow() as uow:
+            row = uow.instances.get_row(instance_id, for_update=True)
+            if row is None or row.state != "running" or row.wake_at is None or row.wake_at > now:
+                continue  # another worker got there first
+            live = load_live(app, uow, row)
+            outcome = app.runtime.fire_timers(live)
+            persist_step(app, uow, _context(row), live, outcome, actor="timer", at=now, event_type="timer")
+            uow.commit()
+            moved.append(instance_id)
+    return moved

@@ -1,0 +1,106 @@
+"""Use cases for human tasks: what a user may do now, claim, unclaim, complete."""
+from __future__ import annotations
+
+from engine.bootstrap import Phasegate
+from engine.domain import clock
+from engine.domain.errors import Conflict, Forbidden, NotFound
+from engine.domain.forms import validate_submission
+from engine.domain.model import HumanTask
+from engine.services.definitions import deployed_process
+from engine.services.instances import load_live
+from engine.services.steps import StepContext, StepResult, append_event, persist_step
+from engine.services.users import require_user
+
+ADMIN_ROLE = "admin"
+
+
+def list_tasks(app: Phasegate, *, user: str | None = None, instance_id: int | None = None,
+               states: tuple[str, ...] = ("ready",), limit: int = 500, offset: int = 0) -> list[HumanTask]:
+    """Ready tasks; with `user`, only those routed to a role the user holds now or assigned to them."""
+    with app.uow() as uow:
+        if user is None:
+            return uow.tasks.query(instance_id=instance_id, states=states, limit=limit, offset=offset)
+        require_user(uow, user)
+        roles = uow.users.roles_of(user)
+        if ADMIN_ROLE in roles:
+            return uow.tasks.query(instance_id=instance_id, states=states, limit=limit, offset=offset)
+        return uow.tasks.query(instance_id=instance_id, roles=roles, user=user, states=states, limit=limit,
+                               offset=offset)
+
+
+def get_task(app: Phasegate, task_id: int) -> HumanTask:
+    with app.uow() as uow:
+        task = uow.tasks.get(task_id)
+    if task is None:
+        raise NotFound(f"unknown task {task_id}")
+    return task
+
+
+def _actionable(uow, task_id: int, user: str, lock: bool = True):
+    """The task row, checked: it exists, is ready, its instance runs, and `user` may act on it."""
+    row = uow.tasks.for_action(task_id, user, lock=lock)
+    if row is None:
+        raise NotFound(f"unknown task {task_id}")
+    if not row.user_exists:
+        raise NotFound(f"unknown user '{user}'")
+    if row.state != "ready":
+        raise Conflict(f"task {task_id} ({row.element_id}) is not ready: it is {row.state}")
+    if row.instance_state != "running":
+        raise Conflict(f"task {task_id} cannot be worked on: instance {row.instance_id} is {row.instance_state}")
+    if not row.holds_role and row.assignee != user:
+        needed = f"role '{row.role}'" if row.role else f"role '{ADMIN_ROLE}' (the task has no role)"
+        raise Forbidden(f"user '{user}' may not work on task {task_id} ({row.element_id}): it needs {needed}")
+    if row.assignee and row.assignee != user:
+        raise Forbidden(f"task {task_id} is claimed by '{row.assignee}'; they must unclaim it first")
+    return row
+
+
+def claim(app: Phasegate, task_id: int, user: str) -> HumanTask:
+    now = clock.now()
+    with app.uow() as uow:
+        row = _actionable(uow, task_id, user)
+        if row.assignee != user:
+            uow.tasks.set_assignee(task_id, user)
+            instance_row = uow.instances.get_row(row.instance_id)
+            append_event(uow, instance_row, actor=user, at=now, event_type="claimed", task_id=task_id,
+                         element_id=row.element_id, payload={"assignee": user})
+        uow.commit()
+        return uow.tasks.get(task_id)
+
+
+def unclaim(app: Phasegate, task_id: int, user: str) -> HumanTask:
+    now = clock.now()
+    with app.uow() as uow:
+        row = _actionable(uow, task_id, user)
+        if row.assignee is None:
+            raise Conflict(f"task {task_id} is not claimed")
+        uow.tasks.set_assignee(task_id, None)
+        instance_row = uow.instances.get_row(row.instance_id)
+        append_event(uow, instance_row, actor=user, at=now, event_type="unclaimed", task_id=task_id,
+                     element_id=row.element_id, payload={"previous_assignee": row.assignee})
+        uow.commit()
+        return uow.tasks.get(task_id)
+
+
+def complete(app: Phasegate, task_id: int, user: str, data: dict | None = None) -> StepResult:
+    """Validate the submission against the task's form, complete it, and run the engine on."""
+    data = {} if data is None else data
+    now = clock.now()
+    with app.uow() as uow:
+        row = _actionable(uow, task_id, user)
+        deployed = deployed_process(app, uow, row.definition_id)
+        form = deployed.forms.get(row.form) if row.form else None
+        validate_submission(form, data, row.form)
+        live = app.live.take(row.instance_id, row.instance_revision)
+        if live is None:
+            live = load_live(app, uow, uow.instances.get_row(row.instance_id))
+        outcome = app.runtime.complete(live, row.spiff_task_id, data)
+        ctx = StepContext(row.instance_id, row.instance_revision, row.process_key, row.business_key,
+                          row.instance_phase, row.event_seq, row.event_hash)
+        result = persist_step(app, uow, ctx, live, outcome, actor=user, at=now, event_type="completed",
+                              task_id=task_id, element_id=row.element_id,
+                              payload={"data": data, "spiff_task_id": row.spiff_task_id},
+                              completed_spiff_id=row.spiff_task_id)
+        uow.commit()
+    return result
+
