@@ -68,6 +68,14 @@ class DefinitionRepository:
         ).scalar_one()
         return Definition(new_id, key, version, hash, name, deployed_by, at)
 
+    def roles_in_use(self) -> set[str]:
+        """Every role a deployed process routes a task to."""
+        roles: set[str] = set()
+        for elements in self.conn.execute(sa.select(t.definition.c.elements)).scalars():
+            for info in (elements or {}).values():
+                roles.update(info.get("roles", []))
+        return roles
+
     def list(self, latest_only: bool = False) -> list[Definition]:
         cols = [t.definition.c[c] for c in ("id", "key", "version", "hash", "name", "deployed_by", "deployed_at")]
         query = sa.select(*cols).order_by(t.definition.c.key, t.definition.c.version)

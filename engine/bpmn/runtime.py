@@ -31,6 +31,9 @@ from engine.domain.errors import Conflict, ExecutionFailure
 logging.getLogger("spiff").setLevel(logging.WARNING)
 
 
+_DEFINITE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.COMPLETED
+
+
 class _EngineClockDatetime(datetime):
     """`datetime` whose now() is the engine clock, so timers obey tests' controlled time."""
 
@@ -223,15 +226,20 @@ class Runtime:
         )
 
     def _bound_loops(self, live: LiveWorkflow) -> ExecutionFailure | None:
-        """Cut finished loop history at every loop re-entry made live in this step."""
+        """Cut finished loop history at every loop re-entry reached in this step.
+
+        Candidates are the tasks this step made definite — live ones and engine tasks that already
+        ran (a loop may re-enter at a gateway) — shallowest first, so one cut at the loop entry
+        covers the whole previous iteration.
+        """
         mark = live.state._mark
         for _wf_id, wf in list(all_workflows(live.workflow)):
-            live_now = [t for t in wf.tasks.values()
-                        if t.last_state_change >= mark and t._state & (TaskState.READY | TaskState.WAITING | TaskState.STARTED)]
-            for task in live_now:
+            touched = [t for t in wf.tasks.values() if t.last_state_change >= mark and t._state & _DEFINITE]
+            touched.sort(key=pruning.depth)
+            for task in touched:
                 if task.id in wf.tasks:
                     pruning.cut_loop_history(task)
-            for task in live_now:
+            for task in touched:
                 if task.id in wf.tasks and pruning.depth(task) > pruning.UNSAFE_DEPTH:
                     return ExecutionFailure(
                         _element_id(task), task.task_spec.bpmn_name,

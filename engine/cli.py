@@ -1,0 +1,464 @@
+"""The `phasegate` command line: thin click commands over the service layer.
+
+Every command accepts `--json` for machine-readable output (shapes documented in the README),
+writes errors to stderr and exits non-zero: 1 for a refused command (bad input, unknown id, not
+allowed), 2 for bad usage. No traceback reaches the user unless PHASEGATE_DEBUG=1.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from engine.domain.errors import InvalidInput, ModelRejected, PhasegateError
+
+DEFAULT_USER = "admin"
+
+
+# -- plumbing ---------------------------------------------------------------------------------
+
+class Context:
+    def __init__(self, database_url: str | None):
+        self.database_url = database_url
+        self._app = None
+
+    @property
+    def app(self):
+        if self._app is None:
+            from engine.bootstrap import Phasegate
+
+            self._app = Phasegate(self.database_url)
+        return self._app
+
+
+def _emit(value, as_json: bool, human=None) -> None:
+    if as_json:
+        click.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+    elif human is not None:
+        human(value)
+    else:
+        click.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+
+
+def _fail(message: str, code: int = 1):
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+def handles_errors(func):
+    """Turn domain errors into a message on stderr and a non-zero exit, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ModelRejected as exc:
+            _fail("\n".join(str(issue) for issue in exc.issues))
+        except InvalidInput as exc:
+            lines = [f"error: {exc.message}"]
+            lines += [f"  {field}: {msg}" for field, msgs in exc.fields.items() for msg in msgs]
+            _fail("\n".join(lines))
+        except PhasegateError as exc:
+            _fail(f"error: {exc.message}")
+        except click.exceptions.Exit:
+            raise
+        except Exception as exc:  # last resort: a clear line, never a stack dump
+            if os.environ.get("PHASEGATE_DEBUG"):
+                raise
+            _fail(f"internal error: {type(exc).__name__}: {exc} (set PHASEGATE_DEBUG=1 for details)")
+
+    return wrapper
+
+
+def _read_data(value: str | None, option: str = "--data") -> dict:
+    """JSON text, or @file holding JSON."""
+    from engine.services.steps import parse_json_object
+
+    if value is None:
+        return {}
+    if value.startswith("@"):
+        path = Path(value[1:])
+        if not path.is_file():
+            raise InvalidInput(f"{option}: no such file '{path}'", fields={option.lstrip("-"): ["file not found"]})
+        value = path.read_text(encoding="utf-8")
+    return parse_json_object(value, option.lstrip("-"))
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+user_option = click.option("--user", "-u", default=lambda: os.environ.get("PHASEGATE_USER", DEFAULT_USER),
+                           show_default="$PHASEGATE_USER or admin", help="Who is acting.")
+
+
+@click.group()
+@click.option("--database-url", envvar="PHASEGATE_DATABASE_URL",
+              help="SQLAlchemy URL; default sqlite:///phasegate.sqlite (env PHASEGATE_DATABASE_URL).")
+@click.version_option(package_name="phasegate")
+@click.pass_context
+def main(ctx, database_url):
+    """Phasegate: BPMN workflows with configurable phase gates."""
+    ctx.obj = Context(database_url)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+# -- database ---------------------------------------------------------------------------------
+
+@main.group()
+def db():
+    """Database schema management (alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@pass_ctx
+@handles_errors
+def db_upgrade(ctx, revision):
+    """Create or migrate the schema, and make sure the built-in admin user exists."""
+    from engine.adapters.migrations import upgrade
+    from engine.services import users
+
+    upgrade(ctx.database_url, revision)
+    users.add_user(ctx.app, DEFAULT_USER, ["admin"], display_name="Administrator", exist_ok=True)
+    click.echo(f"database at {revision}")
+
+
+# -- definitions ------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("path", type=click.Path())
+@json_option
+@handles_errors
+def check(path, as_json):
+    """Validate BPMN/DMN/forms at PATH without deploying."""
+    from engine.services import definitions
+
+    package, issues = definitions.check(path)
+    errors = [i for i in issues if i.severity == "error"]
+    if as_json:
+        _emit({
+            "valid": not errors,
+            "processes": [p.key for p in package.processes] if package and not errors else [],
+            "issues": [i.to_dict() for i in issues],
+        }, True)
+    else:
+        for issue in issues:
+            prefix = "" if issue.severity == "error" else "warning: "
+            click.echo(f"{prefix}{issue}", err=True)
+        if not errors and package:
+            click.echo(f"ok: {len(package.processes)} executable process(es): "
+                       + ", ".join(p.key for p in package.processes))
+    if errors:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@user_option
+@json_option
+@pass_ctx
+@handles_errors
+def deploy(ctx, path, user, as_json):
+    """Deploy a BPMN file or a folder (BPMN, DMN, forms) as new definition versions."""
+    from engine.services import definitions
+
+    deployed = definitions.deploy(ctx.app, path, user)
+
+    def human(value):
+        for d in value["deployed"]:
+            status = "deployed" if d["new"] else "unchanged"
+            click.echo(f"{status}: {d['key']} v{d['version']} ({d['hash'][:12]})")
+
+    _emit({"deployed": deployed}, as_json, human)
+
+
+@main.command("definitions")
+@click.option("--latest", is_flag=True, help="Only the newest version of each key.")
+@json_option
+@pass_ctx
+@handles_errors
+def definitions_cmd(ctx, latest, as_json):
+    """List deployed process definitions."""
+    from engine.services import definitions
+
+    rows = [d.to_dict() for d in definitions.list_definitions(ctx.app, latest_only=latest)]
+
+    def human(value):
+        for d in value:
+            click.echo(f"{d['key']:<30} v{d['version']:<4} {d['hash'][:12]}  {d['deployed_at']}  {d['name'] or ''}")
+
+    _emit(rows, as_json, human)
+
+
+# -- instances --------------------------------------------------------------------------------
+
+def _print_instance(inst: dict) -> None:
+    click.echo(f"instance {inst['id']}  {inst['key']} v{inst['version']}  state={inst['state']}  "
+               f"phase={inst['phase'] or '-'}  business key={inst['business_key'] or '-'}")
+    if inst.get("error"):
+        err = inst["error"]
+        click.echo(f"  error at {err.get('element')}: {err.get('message')}")
+    if inst.get("cancel_reason"):
+        click.echo(f"  cancelled: {inst['cancel_reason']}")
+    for task in inst.get("tasks", []):
+        _print_task(task, indent="  ")
+    click.echo(f"  data: {json.dumps(inst['data'], default=str, ensure_ascii=False)}")
+
+
+def _print_task(task: dict, indent: str = "") -> None:
+    who = f"assignee={task['assignee']}" if task.get("assignee") else f"role={task['role'] or '-'}"
+    due = f" due={task['due']}" if task.get("due") else ""
+    click.echo(f"{indent}task {task['id']}: {task['name'] or task['element_id']} [{task['element_id']}] "
+               f"{who} phase={task['phase'] or '-'}{due}")
+
+
+@main.command()
+@click.argument("key")
+@click.option("--business-key", "-b", help="Your own reference for the instance, e.g. a project code.")
+@click.option("--data", "-d", help="Initial data: a JSON object, or @file.json.")
+@click.option("--version", "version_", type=int, help="Start this version instead of the latest.")
+@user_option
+@json_option
+@pass_ctx
+@handles_errors
+def start(ctx, key, business_key, data, version_, user, as_json):
+    """Start an instance of process KEY (latest version) and run it until it waits."""
+    from engine.services import instances
+
+    inst = instances.start(ctx.app, key, data=_read_data(data), business_key=business_key, user=user,
+                           version=version_)
+    _emit(inst.to_dict(), as_json, _print_instance)
+
+
+@main.command("instances")
+@click.option("--state", type=click.Choice(["running", "completed", "cancelled", "error"]))
+@click.option("--key", help="Only instances of this process key.")
+@click.option("--business-key", "-b")
+@click.option("--limit", type=int, default=200, show_default=True)
+@json_option
+@pass_ctx
+@handles_errors
+def instances_cmd(ctx, state, key, business_key, limit, as_json):
+    """List instances, newest first."""
+    from engine.services import instances
+
+    rows = [i.to_dict() for i in instances.list_instances(ctx.app, state=state, key=key, business_key=business_key,
+                                                          limit=limit)]
+
+    def human(value):
+        for i in value:
+            click.echo(f"{i['id']:>6}  {i['key']:<28} v{i['version']:<3} {i['state']:<10} "
+                       f"phase={i['phase'] or '-':<20} {i['business_key'] or ''}")
+
+    _emit(rows, as_json, human)
+
+
+@main.command()
+@click.argument("instance_id", type=int)
+@click.option("--history", is_flag=True, help="Include the event history.")
+@json_option
+@pass_ctx
+@handles_errors
+def show(ctx, instance_id, history, as_json):
+    """Show an instance: state, current phase, open tasks and data."""
+    from engine.services import instances
+
+    inst = instances.show(ctx.app, instance_id).to_dict()
+    if history:
+        inst["history"] = [e.to_dict() for e in instances.history(ctx.app, instance_id)]
+
+    def human(value):
+        _print_instance(value)
+        for e in value.get("history", []):
+            click.echo(f"  #{e['seq']} {e['at']} {e['actor']} {e['type']} {e['element_id'] or ''} "
+                       f"{' > '.join(e['payload'].get('path', []))}")
+
+    _emit(inst, as_json, human)
+
+
+@main.command()
+@click.argument("instance_id", type=int)
+@click.option("--reason", "-r", required=True, help="Why the instance is cancelled (recorded in its history).")
+@user_option
+@json_option
+@pass_ctx
+@handles_errors
+def cancel(ctx, instance_id, reason, user, as_json):
+    """Cancel a running instance."""
+    from engine.services import instances
+
+    inst = instances.cancel(ctx.app, instance_id, reason=reason, user=user)
+    _emit(inst.to_dict(), as_json, _print_instance)
+
+
+@main.command()
+@json_option
+@pass_ctx
+@handles_errors
+def timers(ctx, as_json):
+    """Fire every due timer once (run it from cron or a worker loop)."""
+    from engine.services import instances
+
+    moved = instances.fire_due_timers(ctx.app)
+    _emit({"instances": moved}, as_json, lambda v: click.echo(f"advanced {len(moved)} instance(s)"))
+
+
+# -- tasks ------------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--instance", "instance_id", type=int, help="Only tasks of this instance.")
+@click.option("--user", "-u", help="Only tasks this user may work on now (their roles and their claims).")
+@json_option
+@pass_ctx
+@handles_errors
+def tasks(ctx, instance_id, user, as_json):
+    """List ready human tasks."""
+    from engine.services import tasks as task_service
+
+    rows = [t.to_dict() for t in task_service.list_tasks(ctx.app, user=user, instance_id=instance_id)]
+    _emit(rows, as_json, lambda value: [_print_task(t) for t in value])
+
+
+@main.command()
+@click.argument("task_id", type=int)
+@click.option("--user", "-u", required=True)
+@json_option
+@pass_ctx
+@handles_errors
+def claim(ctx, task_id, user, as_json):
+    """Claim a task so it leaves the other role members' lists."""
+    from engine.services import tasks as task_service
+
+    _emit(task_service.claim(ctx.app, task_id, user).to_dict(), as_json, _print_task)
+
+
+@main.command()
+@click.argument("task_id", type=int)
+@click.option("--user", "-u", required=True)
+@json_option
+@pass_ctx
+@handles_errors
+def unclaim(ctx, task_id, user, as_json):
+    """Give a claimed task back to its role."""
+    from engine.services import tasks as task_service
+
+    _emit(task_service.unclaim(ctx.app, task_id, user).to_dict(), as_json, _print_task)
+
+
+@main.command()
+@click.argument("task_id", type=int)
+@click.option("--user", "-u", required=True)
+@click.option("--data", "-d", help="The form data: a JSON object, or @file.json.")
+@json_option
+@pass_ctx
+@handles_errors
+def complete(ctx, task_id, user, data, as_json):
+    """Complete a task with form data; prints the instance afterwards."""
+    from engine.services import instances
+    from engine.services import tasks as task_service
+
+    result = task_service.complete(ctx.app, task_id, user, _read_data(data))
+    inst = instances.show(ctx.app, result.instance_id).to_dict()
+    inst["path"] = result.path
+    _emit(inst, as_json, _print_instance)
+
+
+# -- users ------------------------------------------------------------------------------------
+
+@main.group()
+def users():
+    """Users and their roles."""
+
+
+def _print_user(u: dict) -> None:
+    click.echo(f"{u['name']:<24} {', '.join(u['roles']) or '-'}")
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", "-r", "roles", multiple=True, help="Grant this role (repeatable).")
+@click.option("--display-name")
+@click.option("--password", help="Sign-in password for the web inbox (stored as an argon2 hash).")
+@json_option
+@pass_ctx
+@handles_errors
+def users_add(ctx, name, roles, display_name, password, as_json):
+    """Add a user."""
+    from engine.services import users as user_service
+
+    _emit(user_service.add_user(ctx.app, name, list(roles), display_name, password).to_dict(), as_json, _print_user)
+
+
+@users.command("grant")
+@click.argument("name")
+@click.argument("role")
+@json_option
+@pass_ctx
+@handles_errors
+def users_grant(ctx, name, role, as_json):
+    """Grant ROLE to user NAME (takes effect on running instances at once)."""
+    from engine.services import users as user_service
+
+    _emit(user_service.grant(ctx.app, name, role).to_dict(), as_json, _print_user)
+
+
+@users.command("revoke")
+@click.argument("name")
+@click.argument("role")
+@json_option
+@pass_ctx
+@handles_errors
+def users_revoke(ctx, name, role, as_json):
+    """Revoke ROLE from user NAME."""
+    from engine.services import users as user_service
+
+    _emit(user_service.revoke(ctx.app, name, role).to_dict(), as_json, _print_user)
+
+
+@users.command("list")
+@json_option
+@pass_ctx
+@handles_errors
+def users_list(ctx, as_json):
+    """List users and their roles."""
+    from engine.services import users as user_service
+
+    _emit([u.to_dict() for u in user_service.list_users(ctx.app)], as_json,
+          lambda value: [_print_user(u) for u in value])
+
+
+@main.command("demo-users")
+@click.option("--password", default="demo", show_default=True, help="Password given to every demo user.")
+@json_option
+@pass_ctx
+@handles_errors
+def demo_users(ctx, password, as_json):
+    """Create one demo user per role used by the deployed processes, plus admin/designer/auditor."""
+    from engine.services import demo
+
+    created = demo.create_demo_users(ctx.app, password)
+    _emit([u.to_dict() for u in created], as_json, lambda value: [_print_user(u) for u in value])
+
+
+# -- web --------------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--debug", is_flag=True)
+@pass_ctx
+def serve(ctx, host, port, debug):
+    """Serve the web inbox and API (development server; use gunicorn in production)."""
+    from web.app import create_app
+
+    app = create_app(database_url=ctx.database_url)
+    click.echo(f"Phasegate on http://{host}:{port}/  (database: {app.config['PHASEGATE_DATABASE_LABEL']})")
+    app.run(host=host, port=port, debug=debug, use_reloader=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
