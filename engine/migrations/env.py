@@ -12,6 +12,8 @@ Where the database comes from, first match wins:
 """
 from __future__ import annotations
 
+from logging.config import fileConfig
+
 import sqlalchemy as sa
 from alembic import context
 from sqlalchemy import event, pool
@@ -22,6 +24,11 @@ from engine.adapters.database import create_engine, resolve_url
 
 config = context.config
 target_metadata = tables.metadata
+
+# The `alembic` command with the developer alembic.ini: log what autogenerate detects.
+# (engine.adapters.migrations has no ini file and leaves the application's logging alone.)
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 # Any constant: one upgrade at a time per PostgreSQL database (several replicas starting
 # together each run `phasegate db upgrade`; the later ones wait, then find nothing to do).

@@ -1,5 +1,7 @@
-"""Initial schema: users and roles, deployments and definitions, instances with their
-SpiffWorkflow tasks, the human-task inbox and the hash-chained event history.
+"""initial schema
+
+Users and roles, deployments and definitions, instances with their SpiffWorkflow tasks, the
+human-task inbox and the hash-chained event history.
 
 Revision ID: 0001
 Revises:

@@ -1,0 +1,61 @@
+# Phasegate: `make serve` (run it) and `make test` (the whole suite) on a fresh machine.
+# The machine's python3 is used as-is (no virtualenv): CI runs as root on a throwaway box.
+
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip --disable-pip-version-check
+HOST ?= 127.0.0.1
+PORT ?= 5000
+# Extra pytest arguments, e.g. make test PYTEST_ARGS="-n 2" or PYTEST_ARGS="-m 'not browser'".
+PYTEST_ARGS ?=
+CHROMIUM ?= /usr/bin/chromium
+
+# Console scripts land in the interpreter's scripts directory (or ~/.local/bin for a user
+# install), which need not be on PATH: pyenv, for one, only exposes them after `pyenv rehash`.
+SCRIPTS_DIRS := $(shell $(PYTHON) -c 'import os, sysconfig; print(sysconfig.get_path("scripts") + ":" + sysconfig.get_path("scripts", os.name + "_user"))' 2>/dev/null)
+ifneq ($(SCRIPTS_DIRS),)
+export PATH := $(SCRIPTS_DIRS):$(PATH)
+endif
+
+# Root needs no sudo; anyone else gets a non-interactive sudo, which fails instead of asking.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
+
+.PHONY: help install install-test serve test bench chromium
+
+help:
+	@echo "make serve   install, migrate, deploy processes/, create demo users, serve on http://$(HOST):$(PORT)"
+	@echo "make test    install with test extras (and Debian chromium if missing), run the whole suite"
+	@echo "make bench   quick engine benchmark"
+
+install:
+	$(PIP) install --quiet -e .
+
+install-test:
+	$(PIP) install --quiet -e '.[test]'
+
+# The database: $PHASEGATE_DATABASE_URL if set, else ./var/phasegate.sqlite.
+serve: export PHASEGATE_DATABASE_URL ?= sqlite:///var/phasegate.sqlite
+serve: install
+	phasegate db upgrade
+	phasegate deploy processes/ --user admin
+	phasegate demo-users
+	phasegate serve --host $(HOST) --port $(PORT)
+
+# Browser tests drive Debian's chromium through playwright (`playwright install` is never
+# run). Without chromium they skip, saying why; everything else still runs.
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then \
+		echo "chromium: $(CHROMIUM)"; \
+	elif command -v apt-get >/dev/null 2>&1 && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then \
+		echo "chromium: installed $$($(CHROMIUM) --version 2>/dev/null)"; \
+	else \
+		echo "chromium: could not install Debian's chromium - browser tests will skip"; \
+	fi
+
+test: export PHASEGATE_CHROMIUM ?= $(CHROMIUM)
+test: install-test chromium
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PYTHON) bench/engine.py --quick
