@@ -307,6 +307,30 @@ def timers(ctx, as_json):
     _emit({"instances": moved}, as_json, lambda v: click.echo(f"advanced {len(moved)} instance(s)"))
 
 
+@main.command()
+@click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds between timer sweeps.")
+@click.option("--once", is_flag=True, help="One sweep, then exit.")
+@pass_ctx
+@handles_errors
+def worker(ctx, interval, once):
+    """Run timers continuously: every INTERVAL seconds fire what is due (one worker or several)."""
+    import time
+
+    from engine.services import instances
+
+    click.echo(f"timer worker: sweeping every {interval:g}s (Ctrl-C to stop)")
+    try:
+        while True:
+            moved = instances.fire_due_timers(ctx.app)
+            if moved:
+                click.echo(f"advanced instance(s): {', '.join(map(str, moved))}")
+            if once:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        click.echo("timer worker stopped")
+
+
 # -- tasks ------------------------------------------------------------------------------------
 
 @main.command()
