@@ -133,7 +133,7 @@ class Runtime:
             child.data.update(data)
         live = LiveWorkflow(process, workflow, WorkflowState(workflow, self.codec))
         live.state.mark()
-        outcome = self._run_engine(live, path=[])
+        outcome = self._run_engine(live, path=[], last_done=workflow.task_tree)
         return live, outcome
 
     def restore(self, process: LoadedProcess, header: str, rows: list[TaskRow]) -> LiveWorkflow:
@@ -154,9 +154,9 @@ class Runtime:
         try:
             task.run()
         except Exception as exc:  # a post-script or output mapping failed on the user's task
-            return self._finish(live, path, failure_from_exception(exc, task))
+            return self._finish(live, path, failure_from_exception(exc, task), task)
         path.append(_element_id(task))
-        return self._run_engine(live, path)
+        return self._run_engine(live, path, task)
 
     def fire_timers(self, live: LiveWorkflow) -> StepOutcome:
         live.state.mark()
@@ -165,18 +165,20 @@ class Runtime:
     def cancel(self, live: LiveWorkflow) -> StepOutcome:
         live.state.mark()
         live.workflow.cancel()
-        return self._finish(live, [], None)
+        return self._finish(live, [], None, None)
 
     # -- engine ----------------------------------------------------------------------------
 
-    def _run_engine(self, live: LiveWorkflow, path: list[str]) -> StepOutcome:
+    def _run_engine(self, live: LiveWorkflow, path: list[str], last_done=None) -> StepOutcome:
         current: list = [None]
+        last: list = [last_done]
 
         def will_complete(task):
             current[0] = task
 
         def did_complete(task):
             if task._state == TaskState.COMPLETED:
+                last[0] = task
                 element = _element_id(task)
                 if element is not None:
                     path.append(element)
@@ -190,9 +192,10 @@ class Runtime:
             live.workflow.do_engine_steps(will_complete, did_complete)
         except Exception as exc:
             failure = failure_from_exception(exc, current[0])
-        return self._finish(live, path, failure)
+        return self._finish(live, path, failure, last[0])
 
-    def _finish(self, live: LiveWorkflow, path: list[str], failure: ExecutionFailure | None) -> StepOutcome:
+    def _finish(self, live: LiveWorkflow, path: list[str], failure: ExecutionFailure | None,
+                last_done) -> StepOutcome:
         workflow = live.workflow
         if failure is None:
             failure = self._bound_loops(live)
@@ -220,7 +223,7 @@ class Runtime:
             finished=finished,
             completed=completed,
             failure=failure,
-            data=self.current_data(workflow, completed),
+            data=self.current_data(workflow, completed, last_done),
             wake_at=self.next_timer(workflow),
             phase=phase,
         )
@@ -247,15 +250,13 @@ class Runtime:
                         f"(more than {pruning.UNSAFE_DEPTH} steps without a loop Phasegate can bound)")
         return None
 
-    def current_data(self, workflow: BpmnWorkflow, completed: bool) -> dict:
+    def current_data(self, workflow: BpmnWorkflow, completed: bool, last_done) -> dict | None:
+        """The instance's data after a step: what the last task that ran left (None: unchanged)."""
         if completed:
             return self.codec.registry.clean(workflow.data)
-        last = workflow.last_task
-        for _wf_id, wf in all_workflows(workflow):
-            if wf.last_task is not None and (last is None or wf.last_task.last_state_change > last.last_state_change):
-                last = wf.last_task
-        source = last.data if last is not None else workflow.task_tree.data
-        return self.codec.registry.clean(source)
+        if last_done is None:
+            return None
+        return self.codec.registry.clean(last_done.data)
 
     def next_timer(self, workflow: BpmnWorkflow) -> datetime | None:
         """Earliest due time of a waiting timer, so a worker can find due instances by index."""

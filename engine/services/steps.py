@@ -98,10 +98,11 @@ def persist_step(app: Phasegate, uow, ctx: StepContext, live: LiveWorkflow, outc
                             ctx.event_hash, digest))
 
     values = {
-        "state": state, "phase": phase, "data": outcome.data if outcome.data is not None else {},
-        "error": error, "wake_at": outcome.wake_at if state == "running" else None, "updated_at": at,
+        "state": state, "phase": phase, "error": error, "wake_at": outcome.wake_at if state == "running" else None, "updated_at": at,
         "event_seq": seq, "event_hash": digest,
     }
+    if outcome.data is not None:
+        values["data"] = outcome.data
     if state in ("completed", "cancelled"):
         values["ended_at"] = at
     if outcome.changes.header:
