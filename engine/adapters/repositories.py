@@ -17,8 +17,82 @@ from engine.bpmn.state import TaskRow
 from engine.domain.model import Definition, Event, HumanTask, Instance, User
 
 
-def _upsert(conn: sa.Connection, table: sa.Table):
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+# -- statements on the hot path, built once ---------------------------------------------------
+# A statement object built once keeps its compiled form and cache key; building the same
+# expression per call costs more than executing it on SQLite.
+
+_UPSERT_TASK: dict[str, sa.Insert] = {}
+
+
+def _upsert_task(dialect: str):
+    stmt = _UPSERT_TASK.get(dialect)
+    if stmt is None:
+        stmt = (postgresql if dialect == "postgresql" else sqlite).insert(t.workflow_task)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.workflow_task.c.instance_id, t.workflow_task.c.task_id],
+            set_={"body": stmt.excluded.body, "workflow_id": stmt.excluded.workflow_id},
+        )
+        _UPSERT_TASK[dialect] = stmt
+    return stmt
+
+
+_DELETE_TASKS = sa.delete(t.workflow_task).where(
+    t.workflow_task.c.instance_id == sa.bindparam("b_instance"),
+    t.workflow_task.c.task_id.in_(sa.bindparam("b_ids", expanding=True)),
+)
+_UPDATE_INSTANCE: dict[frozenset, sa.Update] = {}
+
+
+def _update_instance(keys: frozenset) -> sa.Update:
+    stmt = _UPDATE_INSTANCE.get(keys)
+    if stmt is None:
+        stmt = (
+            sa.update(t.instance)
+            .where(t.instance.c.id == sa.bindparam("b_id"), t.instance.c.revision == sa.bindparam("b_revision"))
+            .values(revision=sa.bindparam("b_new_revision"), **{k: sa.bindparam(k) for k in keys})
+        )
+        _UPDATE_INSTANCE[keys] = stmt
+    return stmt
+
+
+def _for_action(lock: bool) -> sa.Select:
+    ht, inst, ur, cand = t.human_task, t.instance, t.user_role, t.human_task_candidate
+    user = sa.bindparam("b_user")
+    holds_role = sa.exists().where(
+        ur.c.user_name == user,
+        sa.or_(
+            ur.c.role_name == ht.c.role,
+            ur.c.role_name == "admin",
+            ur.c.role_name.in_(sa.select(cand.c.role).where(cand.c.task_id == ht.c.id).correlate(ht).scalar_subquery()),
+        ),
+    )
+    query = (
+        sa.select(
+            ht,
+            inst.c.state.label("instance_state"),
+            inst.c.revision.label("instance_revision"),
+            inst.c.definition_id.label("definition_id"),
+            inst.c.phase.label("instance_phase"),
+            inst.c.event_seq.label("event_seq"),
+            inst.c.event_hash.label("event_hash"),
+            holds_role.label("holds_role"),
+            sa.exists().where(t.user.c.name == user, t.user.c.active.is_(True)).label("user_exists"),
+        )
+        .join(inst, inst.c.id == ht.c.instance_id)
+        .where(ht.c.id == sa.bindparam("b_task"))
+    )
+    return query.with_for_update(of=inst) if lock else query
+
+
+_FOR_ACTION = {False: _for_action(False), True: _for_action(True)}
+_CLOSE_TASKS = (
+    sa.update(t.human_task)
+    .where(t.human_task.c.instance_id == sa.bindparam("b_instance"),
+           t.human_task.c.spiff_task_id == sa.bindparam("b_sid"), t.human_task.c.state == "ready")
+    .values(state=sa.bindparam("b_state"), completed_at=sa.bindparam("b_at"), completed_by=sa.bindparam("b_by"))
+)
+_INSERT_HUMAN_TASK = sa.insert(t.human_task)
+_INSERT_EVENT = sa.insert(t.event)
 
 
 def _definition(row) -> Definition:
@@ -120,25 +194,15 @@ class InstanceRepository:
                   deletes: list[str]) -> bool:
         """Write one step: changed task rows and the instance row. False if someone else wrote first."""
         if upserts:
-            stmt = _upsert(self.conn, t.workflow_task)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[t.workflow_task.c.instance_id, t.workflow_task.c.task_id],
-                set_={"body": stmt.excluded.body, "workflow_id": stmt.excluded.workflow_id},
-            )
-            self.conn.execute(stmt, [
+            self.conn.execute(_upsert_task(self.conn.dialect.name), [
                 {"instance_id": instance_id, "task_id": r.task_id, "workflow_id": r.workflow_id, "body": r.body}
                 for r in upserts
             ])
         if deletes:
-            self.conn.execute(
-                sa.delete(t.workflow_task).where(
-                    t.workflow_task.c.instance_id == instance_id, t.workflow_task.c.task_id.in_(deletes)
-                )
-            )
+            self.conn.execute(_DELETE_TASKS, {"b_instance": instance_id, "b_ids": deletes})
         result = self.conn.execute(
-            sa.update(t.instance)
-            .where(t.instance.c.id == instance_id, t.instance.c.revision == revision)
-            .values(revision=revision + 1, **values)
+            _update_instance(frozenset(values)),
+            {"b_id": instance_id, "b_revision": revision, "b_new_revision": revision + 1, **values},
         )
         return result.rowcount == 1
 
@@ -188,33 +252,7 @@ class HumanTaskRepository:
 
     def for_action(self, task_id: int, user: str, lock: bool = False):
         """The task, its instance's head and whether `user` may act on it, in one statement."""
-        ht, inst, ur, cand = t.human_task, t.instance, t.user_role, t.human_task_candidate
-        holds_role = sa.exists().where(
-            ur.c.user_name == user,
-            sa.or_(
-                ur.c.role_name == ht.c.role,
-                ur.c.role_name == "admin",
-                ur.c.role_name.in_(sa.select(cand.c.role).where(cand.c.task_id == ht.c.id).correlate(ht).scalar_subquery()),
-            ),
-        )
-        query = (
-            sa.select(
-                ht,
-                inst.c.state.label("instance_state"),
-                inst.c.revision.label("instance_revision"),
-                inst.c.definition_id.label("definition_id"),
-                inst.c.phase.label("instance_phase"),
-                inst.c.event_seq.label("event_seq"),
-                inst.c.event_hash.label("event_hash"),
-                holds_role.label("holds_role"),
-                sa.exists().where(t.user.c.name == user, t.user.c.active.is_(True)).label("user_exists"),
-            )
-            .join(inst, inst.c.id == ht.c.instance_id)
-            .where(ht.c.id == task_id)
-        )
-        if lock:
-            query = query.with_for_update(of=inst)
-        return self.conn.execute(query).first()
+        return self.conn.execute(_FOR_ACTION[lock], {"b_task": task_id, "b_user": user}).first()
 
     def open_for_instance(self, instance_id: int) -> list[HumanTask]:
         return self.query(instance_id=instance_id, states=("ready",))
@@ -259,7 +297,7 @@ class HumanTaskRepository:
         """Insert newly ready tasks; `candidates` maps spiff task id -> roles for multi-role tasks."""
         if not rows:
             return
-        self.conn.execute(sa.insert(t.human_task), rows)
+        self.conn.execute(_INSERT_HUMAN_TASK, rows)
         if candidates:
             ids = dict(self.conn.execute(
                 sa.select(t.human_task.c.spiff_task_id, t.human_task.c.id).where(
@@ -275,15 +313,7 @@ class HumanTaskRepository:
         """Mark tasks that left the ready state: completed by someone, or cancelled/withdrawn."""
         if not closing:
             return
-        ht = t.human_task
-        self.conn.execute(
-            sa.update(ht)
-            .where(ht.c.instance_id == sa.bindparam("b_instance"), ht.c.spiff_task_id == sa.bindparam("b_sid"),
-                   ht.c.state == "ready")
-            .values(state=sa.bindparam("b_state"), completed_at=sa.bindparam("b_at"),
-                    completed_by=sa.bindparam("b_by")),
-            [{"b_instance": instance_id, **c} for c in closing],
-        )
+        self.conn.execute(_CLOSE_TASKS, [{"b_instance": instance_id, **c} for c in closing])
 
     def set_assignee(self, task_id: int, assignee: str | None) -> None:
         self.conn.execute(sa.update(t.human_task).where(t.human_task.c.id == task_id).values(assignee=assignee))
@@ -294,11 +324,11 @@ class EventRepository:
         self.conn = conn
 
     def append(self, event: Event) -> None:
-        self.conn.execute(sa.insert(t.event).values(
-            instance_id=event.instance_id, seq=event.seq, at=event.at, actor=event.actor, type=event.type,
-            task_id=event.task_id, element_id=event.element_id, payload=event.payload,
-            prev_hash=event.prev_hash, hash=event.hash,
-        ))
+        self.conn.execute(_INSERT_EVENT, {
+            "instance_id": event.instance_id, "seq": event.seq, "at": event.at, "actor": event.actor,
+            "type": event.type, "task_id": event.task_id, "element_id": event.element_id,
+            "payload": event.payload, "prev_hash": event.prev_hash, "hash": event.hash,
+        })
 
     def for_instance(self, instance_id: int) -> list[Event]:
         e = t.event.c
