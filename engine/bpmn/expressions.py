@@ -76,7 +76,8 @@ def _tokenize(text: str, dialect: str) -> list[Token]:
             tokens.append(Token("string", value, index))
             continue
         number = _NUMBER.match(text, index)
-        if number and (char.isdigit() or (char == "." and number.end() > index + 1)):
+        after_dot = index > 0 and text[index - 1] == "."  # `1..5` is a range, not `1.` `.5`
+        if number and (char.isdigit() or (char == "." and not after_dot and number.end() > index + 1)):
             tokens.append(Token("number", number.group(0), index))
             index = number.end()
             continue
@@ -450,3 +451,156 @@ def _compiles(source: str) -> bool:
 
 def is_identifier(source: str) -> bool:
     return source.isidentifier() and not keyword.iskeyword(source)
+
+
+# --------------------------------------------------------------------------- DMN unary tests
+
+# SpiffWorkflow's DMN engine evaluates an input entry against the input value either as
+# `input == (entry)`, as `input entry` (`< 5`), or, when the entry contains `?`, with `?`
+# replaced by the input value. Camunda's DMN tables are written in FEEL "unary tests"
+# (`[250..1000]`, `"a","b"`, `not("x")`), which SpiffWorkflow would mis-read or fail on, so
+# they are translated to the `?` form.
+
+
+def feel_unary_tests_to_python(text: str) -> str:
+    """FEEL unary tests as a Python expression over `?` (the input value).
+
+    Raises ExpressionError when the text is not (the supported subset of) FEEL unary tests.
+    """
+    tokens = _tokenize(text, "feel")
+    parser = _UnaryTestParser(tokens)
+    python = parser.parse()
+    check_python_expression(python.replace("?", "dmninputexpr"))
+    return python
+
+
+class _UnaryTestParser:
+    def __init__(self, tokens: list[Token]):
+        self.tokens = tokens
+        self.index = 0
+
+    @property
+    def current(self) -> Token:
+        return self.tokens[self.index]
+
+    def is_op(self, value: str) -> bool:
+        return self.current.kind == "op" and self.current.value == value
+
+    def take(self) -> Token:
+        token = self.tokens[self.index]
+        self.index += 1
+        return token
+
+    def parse(self) -> str:
+        if self.is_op("!"):  # `not` is tokenized as "!"
+            self.take()
+            if not self.is_op("("):
+                raise ExpressionError("expected '(' after not")
+            self.take()
+            inner = self.tests()
+            if not self.is_op(")"):
+                raise ExpressionError("expected ')' to close not(…)")
+            self.take()
+            result = f"not ({inner})"
+        else:
+            result = self.tests()
+        if self.current.kind != "end":
+            raise ExpressionError(f"unexpected {self.current.value!r} in unary tests")
+        return result
+
+    def tests(self) -> str:
+        tests = [self.test()]
+        while self.is_op(","):
+            self.take()
+            tests.append(self.test())
+        if len(tests) == 1:
+            return tests[0]
+        equalities = [t[len("? == "):] for t in tests if t.startswith("? == ")]
+        if len(equalities) == len(tests):
+            return f"? in ({', '.join(equalities)},)"
+        return " or ".join(f"({t})" for t in tests)
+
+    def test(self) -> str:
+        for operator in ("<=", ">=", "<", ">"):
+            if self.is_op(operator):
+                self.take()
+                return f"? {operator} {self.endpoint()}"
+        if self.is_op("[") or self.is_op("(") or self.is_op("]"):
+            return self.interval()
+        return f"? == {self.endpoint()}"
+
+    def interval(self) -> str:
+        opening = self.take().value
+        low = self.endpoint()
+        for _ in range(2):
+            if not self.is_op("."):
+                raise ExpressionError("expected '..' in a range")
+            self.take()
+        high = self.endpoint()
+        if not (self.is_op("]") or self.is_op(")") or self.is_op("[")):
+            raise ExpressionError("expected ']' or ')' to close a range")
+        closing = self.take().value
+        low_op = "<=" if opening == "[" else "<"
+        high_op = "<=" if closing == "]" else "<"
+        return f"{low} {low_op} ? {high_op} {high}"
+
+    def endpoint(self) -> str:
+        negative = False
+        if self.is_op("-"):
+            self.take()
+            negative = True
+        token = self.take()
+        if token.kind == "number":
+            return f"-{token.value}" if negative else token.value
+        if negative:
+            raise ExpressionError("'-' must be followed by a number")
+        if token.kind == "string":
+            return repr(token.value)
+        if token.kind == "name":
+            if token.value in _LITERAL_WORDS:
+                return _LITERAL_WORDS[token.value]
+            parts = [_python_name(token.value, "feel")]
+            while self.is_op(".") and self.tokens[self.index + 1].kind == "name":
+                self.take()
+                parts.append(repr(self.take().value))
+            if self.is_op("("):
+                raise ExpressionError(f"function calls are not supported: '{token.value}(…)'")
+            return parts[0] + "".join(f"[{p}]" for p in parts[1:])
+        raise ExpressionError(f"unexpected {token.value or 'end'!r} in unary tests")
+
+
+def translate_dmn_input_entry(text: str | None) -> str | None:
+    """A DMN input entry in the form SpiffWorkflow's DMN engine evaluates (None: matches anything)."""
+    stripped = (text or "").strip()
+    if stripped in ("", "-"):
+        return text
+    if "?" in stripped:  # already SpiffWorkflow's placeholder form
+        check_python_expression(re.sub(r"\?", "dmninputexpr", stripped))
+        return stripped
+    try:
+        return feel_unary_tests_to_python(stripped)
+    except ExpressionError:
+        pass
+    for candidate in (f"(dmninputexpr) == ({stripped})", f"dmninputexpr {stripped}"):
+        try:
+            check_python_expression(candidate)
+            return stripped
+        except ExpressionError:
+            continue
+    raise ExpressionError("neither FEEL unary tests nor a Python test")
+
+
+def translate_dmn_expression(text: str | None) -> str | None:
+    """A DMN input expression or output entry as Python (FEEL/JUEL/Python accepted)."""
+    stripped = (text or "").strip()
+    if not stripped:
+        return text
+    if stripped in _LITERAL_WORDS:
+        return _LITERAL_WORDS[stripped]
+    if dialect_of(stripped) != "python":
+        return translate_expression(stripped)
+    try:
+        check_python_expression(stripped)
+        return stripped
+    except ExpressionError:
+        return feel_to_python(stripped)

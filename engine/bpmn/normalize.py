@@ -51,7 +51,14 @@ DMN_NAMESPACES = (
     "https://www.omg.org/spec/DMN/20230324/MODEL/",
 )
 
-NSMAP = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS, "zeebe": ZEEBE_NS, "spiffworkflow": SPIFF_NS}
+NSMAP = {
+    "bpmn": BPMN_NS,
+    "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI",
+    "dc": "http://www.omg.org/spec/DD/20100524/DC",
+    "camunda": CAMUNDA_NS,
+    "zeebe": ZEEBE_NS,
+    "spiffworkflow": SPIFF_NS,
+}
 
 # Flow nodes: everything a sequence flow can connect or a token can sit on.
 ACTIVITY_TAGS = frozenset({
@@ -119,14 +126,30 @@ def engine_extension_elements(element, name: str) -> list:
     return found
 
 
+# Elements an issue may name: what a modeller sees and selects in a diagram (plus DMN rules).
+_NAMEABLE_TAGS = FLOW_NODE_TAGS | {
+    "sequenceFlow", "process", "collaboration", "participant", "messageFlow", "lane", "message",
+    "signal", "error", "escalation", "dataStore", "dataObject", "dataObjectReference",
+    "dataStoreReference", "import", "definitions", "decision", "rule", "input", "output",
+    "decisionTable", "inputData", "itemDefinition",
+}
+
+
 def nearest_with_id(element):
-    """The element itself or its closest ancestor that has an id (what an issue names)."""
+    """The element an issue names: itself or its closest diagram-level ancestor with an id.
+
+    A condition, a timer or an event definition may carry an id of its own, but the modeller
+    knows the sequence flow or event around it, so that is the element named.
+    """
+    fallback = None
     node = element
     while node is not None:
         if isinstance(node.tag, str) and node.get("id"):
-            return node
+            if local_name(node) in _NAMEABLE_TAGS:
+                return node
+            fallback = fallback if fallback is not None else node
         node = node.getparent()
-    return element
+    return fallback if fallback is not None else element
 
 
 def owning_process(element):
@@ -555,3 +578,56 @@ def _canonical_zeebe_scripts(document: NormalizedDocument) -> None:
         script = etree.SubElement(task, bpmn("script"))
         script.text = f"{result} = {python}"
         task.set(pg("scriptFormat"), "python")
+
+
+# --------------------------------------------------------------------------- DMN
+
+
+def dmn_children(element, tag: str) -> list:
+    return [child for child in element if local_name(child) == tag]
+
+
+def normalize_dmn(root, path: str) -> NormalizedDocument:
+    """Rewrite decision tables into what SpiffWorkflow's DMN engine evaluates (Python, `?` tests).
+
+    Input entries written as FEEL unary tests (`[250..1000]`, `"a","b"`, `not("x")`), FEEL/JUEL
+    input expressions and FEEL literals in output entries are translated; anything that cannot be
+    is reported naming the rule. Only decisions with problems are affected: the loader reports
+    them for the decisions a process uses and warns about the others.
+    """
+    from .expressions import translate_dmn_expression, translate_dmn_input_entry
+
+    document = NormalizedDocument(path=path, root=root)
+    for table in root.iter():
+        if local_name(table) != "decisionTable":
+            continue
+        for clause in dmn_children(table, "input"):
+            for expression in dmn_children(clause, "inputExpression"):
+                for text in dmn_children(expression, "text"):
+                    _translate_dmn_text(document, text, clause, "input expression", translate_dmn_expression)
+        for rule in dmn_children(table, "rule"):
+            for entry in dmn_children(rule, "inputEntry"):
+                for text in dmn_children(entry, "text"):
+                    _translate_dmn_text(document, text, rule, "input entry", translate_dmn_input_entry)
+            for entry in dmn_children(rule, "outputEntry"):
+                for text in dmn_children(entry, "text"):
+                    _translate_dmn_text(document, text, rule, "output entry", translate_dmn_expression)
+    return document
+
+
+def _translate_dmn_text(document: NormalizedDocument, node, owner, what: str, translator) -> None:
+    try:
+        node.text = translator(node.text)
+    except ExpressionError as error:
+        shown = _one_line(node.text or "")[:120]
+        document.issues.append(issue_at(document.path, owner, f"{what} '{shown}' cannot be used: {error}"))
+
+
+def decision_of(element):
+    """The dmn:decision an element of a DMN document belongs to."""
+    node = element
+    while node is not None:
+        if local_name(node) == "decision":
+            return node
+        node = node.getparent()
+    return None

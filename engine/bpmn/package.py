@@ -35,13 +35,21 @@ class ElementInfo:
     documentation: str | None = None
     lane: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
+    # Added by the loader:
+    # Human tasks whose candidate groups are an expression (`${approverGroups}`): the Python
+    # expression giving a role name or a list of role names at run time; `roles` is then empty.
+    roles_expression: str | None = None
+    # True when `assignee` is a Python expression (translated from `${initiator}`), False for a literal user.
+    assignee_expression: bool = False
+    # Id of the bpmn:process the element belongs to (elements of called processes keep theirs).
+    process: str | None = None
 
     @property
     def is_human(self) -> bool:
         return self.tag in ("userTask", "manualTask")
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v not in (None, [], {})}
+        return {k: v for k, v in self.__dict__.items() if v not in (None, [], {}) and v is not False}
 
     @classmethod
     def from_dict(cls, dct: dict[str, Any]) -> "ElementInfo":
@@ -58,6 +66,25 @@ class LoadedProcess:
     elements: dict[str, ElementInfo]
     # Relative names of the files this process needs (its BPMN, called BPMN, DMN, forms).
     files: list[str]
+
+    # Spec name (process id, or the id of an embedded sub-process) -> id of its bpmn:process.
+    spec_processes: dict[str, str] = field(default_factory=dict)
+
+    def find_element(self, element_id: str, spec_name: str | None = None) -> ElementInfo | None:
+        """The ElementInfo of a flow node, given its id and the name of the spec it runs in.
+
+        Elements are keyed by their id; an element of a called process whose id is already used
+        by the calling process is keyed "<called process id>:<element id>". With `spec_name`
+        (a SpiffWorkflow task's `task.workflow.spec.name`) such reused ids resolve correctly.
+        """
+        if spec_name is not None:
+            process_id = self.spec_processes.get(spec_name, spec_name)
+            qualified = self.elements.get(f"{process_id}:{element_id}")
+            if qualified is not None:
+                return qualified
+            info = self.elements.get(element_id)
+            return info if info is None or info.process in (None, process_id) else None
+        return self.elements.get(element_id)
 
 
 @dataclass

@@ -48,25 +48,52 @@ def resolve_due(due: str | None, ready_at: datetime) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
-def resolve_assignee(assignee: str | None, data: dict) -> str | None:
-    """A literal user name, or the value of the data field the BPMN names (`${initiator}` style)."""
+def resolve_assignee(assignee: str | None, data: dict, is_expression: bool | None = None) -> str | None:
+    """A literal user name, or the value of the data field the BPMN names (`${initiator}` style).
+
+    `is_expression` says what `assignee` is: the loader translates `${initiator}` to the
+    expression `initiator` and flags it (True), so that name is looked up in the data (a dotted
+    `a.b` walks nested objects) and never taken for a user; False is a literal user name even if
+    the data has a field of that name. None (not known) treats `${…}` as an expression and a bare
+    name as the data field it names, if there is one, else as a user name.
+    """
     if not assignee:
         return None
     name = assignee.strip()
-    is_expression = name.startswith("${") and name.endswith("}")
-    if is_expression:
+    if name.startswith("${") and name.endswith("}"):
         name = name[2:-1].strip()
-    if name in data:
-        value = data[name]
+        is_expression = True
+    if is_expression is False:
+        return name or None
+    value = _lookup(data, name)
+    if value is not _MISSING:
         return str(value) if value not in (None, "") else None
     # An expression naming data that is not there leaves the task to its roles.
     return None if is_expression else name
 
 
-def route(roles: list[str], assignee: str | None, due: str | None, data: dict, ready_at: datetime) -> Routing:
+_MISSING = object()
+
+
+def _lookup(data: dict, name: str):
+    """data[name], or for a dotted name the nested value (`owner.name`), else _MISSING."""
+    if name in data:
+        return data[name]
+    if "." not in name:
+        return _MISSING
+    value = data
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def route(roles: list[str], assignee: str | None, due: str | None, data: dict, ready_at: datetime,
+          assignee_expression: bool | None = None) -> Routing:
     return Routing(
         role=roles[0] if roles else None,
         candidate_roles=list(roles) if len(roles) > 1 else [],
-        assignee=resolve_assignee(assignee, data),
+        assignee=resolve_assignee(assignee, data, assignee_expression),
         due=resolve_due(due, ready_at),
     )
