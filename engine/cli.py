@@ -308,6 +308,54 @@ def timers(ctx, as_json):
 
 
 @main.command()
+@click.argument("instance_id", type=int)
+@click.argument("name")
+@click.option("--data", "-d", help="The message payload: a JSON object, or @file.json.")
+@user_option
+@json_option
+@pass_ctx
+@handles_errors
+def message(ctx, instance_id, name, data, user, as_json):
+    """Send message NAME (e.g. raise_risk) to a running instance."""
+    from engine.services import instances
+
+    inst = instances.send_message(ctx.app, instance_id, name, _read_data(data), user=user)
+    _emit(inst.to_dict(), as_json, _print_instance)
+
+
+@main.command("run-scenario")
+@click.argument("process")
+@click.argument("scenario", type=click.Path())
+@user_option
+@json_option
+@pass_ctx
+@handles_errors
+def run_scenario(ctx, process, scenario, user, as_json):
+    """Drive a real instance of PROCESS through the steps of a SCENARIO file (YAML).
+
+    Time is simulated: `advance` steps move a controllable clock that starts now.
+    """
+    from engine.domain import clock
+    from engine.services import instances, scenarios
+
+    previous = clock.use(clock.FrozenClock(clock.now()))
+    try:
+        run = scenarios.run_scenario(ctx.app, process, scenario)
+    finally:
+        clock.use(previous)
+    inst = instances.show(ctx.app, run.instance_id).to_dict()
+    inst["path"] = run.path
+
+    def human(value):
+        for line in run.log:
+            click.echo(line)
+        click.echo("path: " + " > ".join(run.path))
+        _print_instance(value)
+
+    _emit(inst, as_json, human)
+
+
+@main.command()
 @click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds between timer sweeps.")
 @click.option("--once", is_flag=True, help="One sweep, then exit.")
 @pass_ctx

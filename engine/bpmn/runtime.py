@@ -16,6 +16,8 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
@@ -157,6 +159,40 @@ class Runtime:
             return self._finish(live, path, failure_from_exception(exc, task), task)
         path.append(_element_id(task))
         return self._run_engine(live, path, task)
+
+    def catchable_messages(self, live: LiveWorkflow) -> dict[str, object]:
+        """Message names the instance can receive now -> an event definition that catches it.
+
+        Waiting catch events (intermediate, boundary, receive tasks) and the message start
+        events of event subprocesses, which SpiffWorkflow keeps as triggers of the process start.
+        """
+        found: dict[str, object] = {}
+        workflow = live.workflow
+        for task in workflow.event_manager.tasks.values():
+            definition = getattr(task.task_spec, "event_definition", None)
+            if isinstance(definition, MessageEventDefinition) and task._state == TaskState.WAITING:
+                found.setdefault(definition.name, definition)
+        for spec_name in getattr(workflow.spec.start, "trigger_specs", []):
+            sp_spec = workflow.subprocess_specs.get(spec_name)
+            for start_event in getattr(sp_spec, "bpmn_start_events", []):
+                definition = start_event.event_definition
+                if isinstance(definition, MessageEventDefinition):
+                    found.setdefault(definition.name, definition)
+        return found
+
+    def message(self, live: LiveWorkflow, name: str, payload: dict) -> StepOutcome:
+        """Deliver message `name` with `payload`; Conflict if nothing in the instance catches it."""
+        catchable = self.catchable_messages(live)
+        definition = catchable.get(name)
+        if definition is None:
+            waiting = ", ".join(sorted(catchable)) or "no message"
+            raise Conflict(f"the instance is not waiting for message '{name}' (it can receive: {waiting})")
+        live.state.mark()
+        try:
+            live.workflow.send_event(BpmnEvent(definition, payload))
+        except Exception as exc:
+            return self._finish(live, [], failure_from_exception(exc), None)
+        return self._run_engine(live, path=[])
 
     def fire_timers(self, live: LiveWorkflow) -> StepOutcome:
         live.state.mark()

@@ -100,6 +100,32 @@ def cancel(app: Phasegate, instance_id: int, *, reason: str, user: str = "admin"
     return show(app, instance_id)
 
 
+def send_message(app: Phasegate, instance_id: int, name: str, data: dict | None = None, *,
+                 user: str = "admin") -> Instance:
+    """Deliver a BPMN message (e.g. `raise_risk`) with a payload to a running instance."""
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise InvalidInput("message data must be a JSON object", fields={"data": ["expected an object"]})
+    now = clock.now()
+    with app.uow() as uow:
+        require_user(uow, user)
+        row = uow.instances.get_row(instance_id, for_update=True)
+        if row is None:
+            raise NotFound(f"unknown instance {instance_id}")
+        if row.state != "running":
+            raise Conflict(f"instance {instance_id} is {row.state}: it cannot receive messages")
+        live = load_live(app, uow, row)
+        try:
+            outcome = app.runtime.message(live, name, data)
+        except Conflict:
+            app.live.put(row.id, row.revision, live)  # untouched: keep it warm
+            raise
+        persist_step(app, uow, _context(row), live, outcome, actor=user, at=now, event_type="message",
+                     payload={"message": name, "data": data})
+        uow.commit()
+    return show(app, instance_id)
+
+
 def fire_due_timers(app: Phasegate, *, limit: int = 100) -> list[int]:
     """Advance every running instance whose earliest timer is due; returns the instances moved."""
     now = clock.now()
