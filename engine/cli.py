@@ -69,9 +69,23 @@ def handles_errors(func):
         except Exception as exc:  # last resort: a clear line, never a stack dump
             if os.environ.get("PHASEGATE_DEBUG"):
                 raise
-            _fail(f"internal error: {type(exc).__name__}: {exc} (set PHASEGATE_DEBUG=1 for details)")
+            _fail(_unexpected_error_message(exc))
 
     return wrapper
+
+
+def _unexpected_error_message(exc: Exception) -> str:
+    """One line for an error that is not the user's input: the database's own reason, not its SQL."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+        if "no such table" in reason or ("relation" in reason and "does not exist" in reason):
+            return (f"error: the database has no Phasegate schema or an outdated one ({reason}); "
+                    "run `phasegate db upgrade`")
+        return f"database error: {reason} (set PHASEGATE_DEBUG=1 for details)"
+    text = " ".join(str(exc).split())
+    return f"internal error: {type(exc).__name__}: {text} (set PHASEGATE_DEBUG=1 for details)"
 
 
 def _read_data(value: str | None, option: str = "--data") -> dict:

@@ -79,6 +79,26 @@ def test_resolve_assignee_literal_user_name():
     assert routing.resolve_assignee("", {"initiator": "alice"}) is None
 
 
+def test_resolve_assignee_flagged_expression_never_becomes_a_user_name():
+    # The loader translates ${initiator} to the expression `initiator` and flags it.
+    assert routing.resolve_assignee("initiator", {"initiator": "alice"}, is_expression=True) == "alice"
+    assert routing.resolve_assignee("initiator", {}, is_expression=True) is None
+    assert routing.resolve_assignee("owner.name", {"owner": {"name": "dora"}}, is_expression=True) == "dora"
+    assert routing.resolve_assignee("owner.name", {"owner": "dora"}, is_expression=True) is None
+    assert routing.resolve_assignee("owner.name", {}, is_expression=True) is None
+
+
+def test_resolve_assignee_flagged_literal_is_the_user_even_if_data_has_that_name():
+    assert routing.resolve_assignee("bob", {"bob": "mallory"}, is_expression=False) == "bob"
+    assert routing.resolve_assignee("bob", {}, is_expression=False) == "bob"
+
+
+def test_route_passes_the_expression_flag():
+    assert routing.route(["sales"], "initiator", None, {}, READY_AT, assignee_expression=True).assignee is None
+    assert routing.route(["sales"], "initiator", None, {"initiator": "al"}, READY_AT, True).assignee == "al"
+    assert routing.route(["sales"], "bob", None, {"bob": "x"}, READY_AT, False).assignee == "bob"
+
+
 def test_route_single_role():
     r = routing.route(["sales"], None, None, {}, READY_AT)
     assert r == routing.Routing(role="sales", candidate_roles=[], assignee=None, due=None)
@@ -185,6 +205,24 @@ def test_every_bad_field_is_reported_at_once_and_the_message_names_the_form():
 def test_wrong_types_are_reported_per_field():
     fields = _fields(ORDER_FORM, {"customer": "ACME", "quantity": "two"})
     assert set(fields) == {"customer", "quantity"}
+
+
+def test_properties_that_are_not_allowed_are_named_themselves():
+    form = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}, "inner": {"type": "object", "properties": {"x": {"type": "integer"}},
+                                                          "additionalProperties": False}},
+        "patternProperties": {"^note_": {"type": "string"}},
+        "additionalProperties": False,
+    }
+    assert validate_submission(form, {"a": "x", "note_1": "fine", "inner": {"x": 1}}) is not None
+    fields = _fields(form, {"a": "x", "note_1": "fine", "b": 1, "c": 2, "inner": {"x": 1, "y": 2}})
+    assert set(fields) == {"b", "c", "inner/y"}
+
+
+def test_required_names_with_quotes_are_named_exactly():
+    form = {"type": "object", "required": ["it's", "plain"]}
+    assert set(_fields(form, {})) == {"it's", "plain"}
 
 
 def test_form_schema_drops_the_ui_schema_only():

@@ -8,6 +8,7 @@ to `${initiator}` (`confirm`); `enter` has a JSON Schema form; phases come from 
 from __future__ import annotations
 
 import shutil
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -22,7 +23,6 @@ from engine.domain.events import GENESIS, event_hash
 from engine.services import definitions, instances, tasks, users
 
 MODELS = Path(__file__).parent / "models"
-ORDER_FORM = MODELS / "forms" / "svc_order_form.json"
 
 PEOPLE = {
     "admin": ["admin"],
@@ -49,9 +49,11 @@ def package(tmp_path) -> Path:
     """A deployable folder: the svc_* models, the order form and a file with two processes."""
     folder = tmp_path / "package"
     (folder / "forms").mkdir(parents=True)
-    for name in ("svc_order.bpmn", "svc_script_error.bpmn", "svc_timer.bpmn", "svc_versioned.bpmn", "loops.bpmn"):
+    for name in ("svc_order.bpmn", "svc_script_error.bpmn", "svc_timer.bpmn", "svc_versioned.bpmn",
+                 "svc_form_property.bpmn", "loops.bpmn"):
         shutil.copy(MODELS / name, folder / name)
-    shutil.copy(ORDER_FORM, folder / "forms" / ORDER_FORM.name)
+    for form in ("svc_order_form.json", "svc_note_form.json"):
+        shutil.copy(MODELS / "forms" / form, folder / "forms" / form)
     return folder
 
 
@@ -80,6 +82,16 @@ def frozen_clock():
 def fresh(app: Phasegate) -> Phasegate:
     """A new application object on the same database: every in-memory cache is empty."""
     return Phasegate(app.engine.url.render_as_string(hide_password=False))
+
+
+@contextmanager
+def restarted(app: Phasegate):
+    """`fresh(app)`, disposed afterwards."""
+    other = fresh(app)
+    try:
+        yield other
+    finally:
+        other.dispose()
 
 
 def instance_row(app: Phasegate, instance_id: int):
@@ -130,8 +142,8 @@ def test_deploy_a_file(app):
 def test_deploy_a_folder_deploys_every_executable_process(app, package):
     result = definitions.deploy(app, package, "admin")
     assert sorted((d["key"], d["version"], d["new"]) for d in result) == [
-        ("par_loop", 1, True), ("seq_loop", 1, True), ("svc_order", 1, True), ("svc_script_error", 1, True),
-        ("svc_timer", 1, True), ("svc_versioned", 1, True),
+        ("par_loop", 1, True), ("seq_loop", 1, True), ("svc_form_property", 1, True), ("svc_order", 1, True),
+        ("svc_script_error", 1, True), ("svc_timer", 1, True), ("svc_versioned", 1, True),
     ]
     assert sorted(d.key for d in definitions.list_definitions(app)) == sorted(d["key"] for d in result)
     # The form travels with the process that uses it.
@@ -192,12 +204,9 @@ def test_changed_content_is_a_new_version_and_running_instances_stay_on_theirs(a
         instances.start(app, "svc_versioned", user="rita", version=7)
 
     # The old instance completes on v1, also when its definition must be rebuilt from the database.
-    restarted = fresh(app)
-    try:
-        tasks.complete(restarted, only_task(restarted, old.id, "review").id, "rita", {})
-        done = instances.show(restarted, old.id)
-    finally:
-        restarted.dispose()
+    with restarted(app) as other:
+        tasks.complete(other, only_task(other, old.id, "review").id, "rita", {})
+        done = instances.show(other, old.id)
     assert (done.state, done.version, done.data["ran_version"]) == ("completed", 1, 1)
 
     tasks.complete(app, only_task(app, new.id, "review").id, "rita", {})
@@ -411,6 +420,22 @@ def test_invalid_form_data_names_every_bad_field_and_writes_nothing(app, deploye
     assert only_task(app, inst.id, "approve")
 
 
+def test_a_form_named_by_the_form_property(app, deployed):
+    inst = instances.start(app, "svc_form_property", user="clerk")
+    note = only_task(app, inst.id, "note")
+    assert note.form == "svc_note_form"
+    with pytest.raises(InvalidInput) as info:
+        tasks.complete(app, note.id, "clerk", {"note": "ok", "tags": ["a", "b", "c"], "extra": 1})
+    assert set(info.value.fields) == {"note", "tags", "extra"}
+    with restarted(app) as other:  # the form is rebuilt from the stored deployment too
+        with pytest.raises(InvalidInput) as info:
+            tasks.complete(other, note.id, "clerk", {})
+        assert set(info.value.fields) == {"note"}
+        tasks.complete(other, note.id, "clerk", {"note": "all good", "tags": ["x"]})
+    done = instances.show(app, inst.id)
+    assert done.state == "completed" and done.data["note"] == "all good"
+
+
 def test_completing_a_task_that_is_not_ready_is_a_conflict(app, deployed):
     inst = instances.start(app, "svc_order", data={"initiator": "sally"})
     enter = only_task(app, inst.id, "enter")
@@ -497,7 +522,8 @@ def test_phases_follow_the_element_and_enclosing_subprocess_properties(app, depl
         ("Closing", [("confirm", "Closing")]),
     ]
     # The phase is stored, not recomputed by the object that ran the step.
-    assert instances.show(fresh(app), inst.id).phase == "Closing"
+    with restarted(app) as other:
+        assert instances.show(other, inst.id).phase == "Closing"
     assert [i.phase for i in instances.list_instances(app)] == ["Closing"]
 
 
@@ -567,14 +593,13 @@ def test_a_new_application_object_mid_instance_continues_to_the_same_result(app,
 
     created: list[Phasegate] = []
 
-    def restarted() -> Phasegate:
+    def new_application() -> Phasegate:
         application = fresh(app)
-        assert application.cached_process(1) is None and application.live.take(1, 1) is None
         created.append(application)
         return application
 
     try:
-        cold = drive_order(restarted, "COLD")
+        cold = drive_order(new_application, "COLD")
     finally:
         for application in created:
             application.dispose()
@@ -588,13 +613,10 @@ def test_a_new_application_object_mid_instance_continues_to_the_same_result(app,
 
 def test_restart_between_start_and_first_completion(app, deployed):
     inst = instances.start(app, "svc_order", data={"initiator": "sally"})
-    other = fresh(app)
-    try:
+    with restarted(app) as other:
         enter = only_task(other, inst.id, "enter")
         tasks.complete(other, enter.id, "sally", VALID_ORDER)
         assert only_task(other, inst.id, "approve")
-    finally:
-        other.dispose()
     # The first application's cached workflow is stale now: it must not be used.
     tasks.complete(app, only_task(app, inst.id, "approve").id, "sponsor", {})
     assert only_task(app, inst.id, "ship")
@@ -617,12 +639,9 @@ def test_timer_waits_until_due_and_fire_due_timers_moves_it_on(app, deployed, fr
 
     frozen_clock.advance(hours=2)
     # A new application object: the waiting timer is restored from the stored rows.
-    worker = fresh(app)
-    try:
+    with restarted(app) as worker:
         assert instances.fire_due_timers(worker) == [inst.id]
         assert instances.fire_due_timers(worker) == []
-    finally:
-        worker.dispose()
     follow_up = only_task(app, inst.id, "follow_up")
     assert follow_up.role == "ops"
     assert instance_row(app, inst.id).wake_at is None

@@ -193,6 +193,8 @@ class _Package:
     issues: list[Issue] = field(default_factory=list)
     # element id -> owning process id, per BPMN document (to keep issues of executed processes)
     owners: dict[str, dict[str, str]] = field(default_factory=dict)
+    # a process id is defined twice: SpiffWorkflow cannot build anything from such a package
+    ambiguous: bool = False
 
 
 def _load(files: dict[str, str], forms: dict[str, dict] | None, read_issues: list[Issue]
@@ -232,7 +234,7 @@ def _load_checked(files: dict[str, str], forms: dict[str, dict] | None, read_iss
     processes: list[LoadedProcess] = []
     for process_id in executable:
         closure = _called_closure(package, [process_id])
-        if _has_errors_in(package, closure):
+        if package.ambiguous or _has_errors_in(package, closure):
             continue
         loaded = _build_process(package, process_id, closure, infos, used_decisions)
         if loaded is not None:
@@ -342,6 +344,7 @@ def _index_package(package: _Package) -> None:
             if process_id in package.index.processes:
                 other = package.index.processes[process_id][0]
                 package.issues.append(issue_at(path, process, f"process id '{process_id}' is also defined in {other}"))
+                package.ambiguous = True
                 continue
             package.index.processes[process_id] = (path, process)
             for node in process.iter():
@@ -374,7 +377,7 @@ def _report_executability(package: _Package, executable: list[str]) -> None:
             message = "no executable process: this file defines no process"
         severity = "error" if not executable else "warning"
         line = processes[0].sourceline if processes else document.root.sourceline
-        element = processes[0].get("id") if len(processes) == 1 else None
+        element = processes[0].get("id") if len(processes) == 1 else "definitions"
         package.issues.append(Issue(path, line, element, message, severity))
     if not package.bpmn and not any(i.severity == "error" for i in package.issues):
         package.issues.append(Issue(next(iter(package.files), "<package>"), None, None,
@@ -404,25 +407,40 @@ def _called_closure(package: _Package, process_ids: list[str]) -> set[str]:
 def _prune_unused_data_stores(package: _Package, scope: set[str]) -> None:
     """Data stores need an implementation Phasegate does not have.
 
-    SpiffWorkflow refuses a whole file that declares one, so declarations only used outside the
-    executed processes are removed from the (normalized) tree; references from executed
-    processes are rejected by element.
+    A data store an executed task reads or writes (a data association to a dataStoreReference)
+    is rejected by element. One nobody reads or writes is a drawing only: it gets a warning. The
+    global bpmn:dataStore declarations are removed from the normalized tree either way, because
+    SpiffWorkflow refuses a whole file that declares a store it has no class for.
     """
     for path, document in package.bpmn.items():
-        referenced = set()
         owners = package.owners.get(path, {})
+        associated = set()
+        for association in document.root.iter():
+            if is_bpmn(association, "dataInputAssociation", "dataOutputAssociation") and \
+                    owners.get(_owner_id(association)) in scope:
+                for ref in children(association, "sourceRef") + children(association, "targetRef"):
+                    associated.add((ref.text or "").strip())
         for reference in document.root.iter():
-            if is_bpmn(reference, "dataStoreReference") and owners.get(reference.get("id")) in scope:
-                referenced.add(reference.get("dataStoreRef"))
+            if not (is_bpmn(reference, "dataStoreReference") and owners.get(reference.get("id")) in scope):
+                continue
+            store = reference.get("dataStoreRef") or reference.get("name") or reference.get("id")
+            if reference.get("id") in associated:
                 package.issues.append(issue_at(
-                    path, reference, f"data store reference {reference.get('id')} "
-                                     f"(data store '{reference.get('dataStoreRef')}') is not supported: "
-                                     "Phasegate has no data store implementations"))
+                    path, reference, f"data store reference {reference.get('id')} (data store '{store}') is read or "
+                                     "written by the process, but Phasegate has no data store implementations"))
+            else:
+                package.issues.append(issue_at(
+                    path, reference, f"data store reference {reference.get('id')} is not read or written by any "
+                                     "task; it is ignored", "warning"))
         for store in children(document.root, "dataStore"):
-            if store.get("id") in referenced:
-                package.issues.append(issue_at(path, store, f"data store '{store.get('name') or store.get('id')}' "
-                                                            "has no implementation in Phasegate"))
             document.root.remove(store)
+
+
+def _owner_id(element) -> str | None:
+    node = element.getparent()
+    while node is not None and not node.get("id"):
+        node = node.getparent()
+    return node.get("id") if node is not None else None
 
 
 def _keep_scope_issues(package: _Package, scope: set[str]) -> None:

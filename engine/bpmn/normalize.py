@@ -126,30 +126,40 @@ def engine_extension_elements(element, name: str) -> list:
     return found
 
 
-# Elements an issue may name: what a modeller sees and selects in a diagram (plus DMN rules).
-_NAMEABLE_TAGS = FLOW_NODE_TAGS | {
-    "sequenceFlow", "process", "collaboration", "participant", "messageFlow", "lane", "message",
-    "signal", "error", "escalation", "dataStore", "dataObject", "dataObjectReference",
-    "dataStoreReference", "import", "definitions", "decision", "rule", "input", "output",
-    "decisionTable", "inputData", "itemDefinition",
-}
+# Parts of an element that an issue does not name: a condition, a timer value or an event
+# definition may carry an id of its own, but the modeller knows the sequence flow or event around it.
+_DETAIL_TAGS = frozenset({
+    "conditionExpression", "condition", "timeDate", "timeDuration", "timeCycle", "loopCardinality",
+    "completionCondition", "loopCondition", "multiInstanceLoopCharacteristics", "standardLoopCharacteristics",
+    "script", "documentation", "extensionElements", "ioSpecification", "dataInput", "dataOutput", "inputSet",
+    "outputSet", "dataInputRefs", "dataOutputRefs", "incoming", "outgoing", "formalExpression", "sourceRef",
+    "targetRef", "dataInputAssociation", "dataOutputAssociation", "inputDataItem", "outputDataItem",
+    "loopDataInputRef", "loopDataOutputRef", "text", "inputExpression", "inputEntry", "outputEntry",
+})
 
 
 def nearest_with_id(element):
-    """The element an issue names: itself or its closest diagram-level ancestor with an id.
-
-    A condition, a timer or an event definition may carry an id of its own, but the modeller
-    knows the sequence flow or event around it, so that is the element named.
-    """
-    fallback = None
+    """The element an issue names: the element itself, or for a detail (a condition, a timer
+    value, an event definition, an extension) the element it belongs to."""
     node = element
-    while node is not None:
-        if isinstance(node.tag, str) and node.get("id"):
-            if local_name(node) in _NAMEABLE_TAGS:
-                return node
-            fallback = fallback if fallback is not None else node
+    while node is not None and _is_detail(node):
         node = node.getparent()
-    return fallback if fallback is not None else element
+    return node if node is not None else element
+
+
+def _is_detail(node) -> bool:
+    if not isinstance(node.tag, str):
+        return True
+    tag = local_name(node)
+    if tag in _DETAIL_TAGS or tag.endswith("EventDefinition"):
+        return True
+    if not node.tag.startswith(f"{{{BPMN_NS}}}"):  # vendor extension elements
+        ancestor = node.getparent()
+        while ancestor is not None:
+            if local_name(ancestor) == "extensionElements":
+                return True
+            ancestor = ancestor.getparent()
+    return False
 
 
 def owning_process(element):
@@ -163,11 +173,11 @@ def owning_process(element):
 
 
 def issue_at(path: str, element, message: str, severity: str = "error") -> Issue:
-    """An issue naming the nearest element with an id (or the tag when there is none)."""
+    """An issue naming the element (its id, or its tag when it has none) — see `nearest_with_id`."""
     named = nearest_with_id(element)
     element_id = named.get("id") if isinstance(named.tag, str) else None
     line = element.sourceline or named.sourceline
-    return Issue(path=path, line=line, element_id=element_id or local_name(element) or None,
+    return Issue(path=path, line=line, element_id=element_id or local_name(named) or None,
                  message=message, severity=severity)
 
 

@@ -56,6 +56,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.specs.spiff_task import SpiffBpmnTask
 from SpiffWorkflow.spiff.specs.defaults import ParallelMultiInstanceTask as SpiffParallelMultiInstanceTask
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition as SpiffMessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as BaseMessageEventDefinition
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 from SpiffWorkflow.dmn.parser.DMNParser import DMNParser
 from SpiffWorkflow.spiff.parser.event_parsers import (
@@ -201,6 +202,11 @@ class MessageEventDefinition(SpiffMessageEventDefinition):
     def from_spiff(cls, event):
         return cls(event.name, event.correlation_properties, event.expression, event.message_var,
                    event.process_correlations, description=event.description)
+
+    def __eq__(self, other):
+        # Catch messages built with any MessageEventDefinition class (an application sending a
+        # message need not know this subclass); SpiffWorkflow compares classes exactly.
+        return isinstance(other, BaseMessageEventDefinition) and self.name == other.name
 
     def throw(self, my_task):
         self._named(super().throw, my_task)

@@ -226,7 +226,7 @@ class Runtime:
             workflow.do_engine_steps(will_complete, did_complete)
             # do_engine_steps ends by refreshing timers; one that fired there (a zero duration, a
             # date in the past) has a READY successor that must run in this same step.
-            if workflow.event_manager.tasks and workflow.get_next_task(state=TaskState.READY, manual=False):
+            if workflow.get_next_task(state=TaskState.READY, manual=False):
                 workflow.do_engine_steps(will_complete, did_complete)
         except Exception as exc:
             failure = failure_from_exception(exc, current[0])

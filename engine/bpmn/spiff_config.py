@@ -39,3 +39,18 @@ def create_serializer():
     from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 
     return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SERIALIZER_CONFIG))
+
+
+def message_event(name: str, payload=None, correlations: dict | None = None):
+    """A BpmnEvent delivering message `name` to a workflow (``workflow.send_event(...)``)."""
+    from SpiffWorkflow.bpmn.util.event import BpmnEvent
+
+    return BpmnEvent(MessageEventDefinition(name), payload if payload is not None else {}, correlations or {})
+
+
+def signal_event(name: str, payload=None):
+    """A BpmnEvent broadcasting signal `name` to a workflow (``workflow.send_event(...)``)."""
+    from SpiffWorkflow.bpmn.util.event import BpmnEvent
+    from SpiffWorkflow.spiff.specs.event_definitions import SignalEventDefinition
+
+    return BpmnEvent(SignalEventDefinition(name), payload)

@@ -6,6 +6,9 @@ next to the input.
 """
 from __future__ import annotations
 
+import ast
+import re
+
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
@@ -26,13 +29,30 @@ def check_schema(form: dict) -> str | None:
     return None
 
 
-def _field_path(error) -> str:
+def _join(path: str, name: str) -> str:
+    return f"{path}/{name}" if path else name
+
+
+def _field_paths(error) -> list[str]:
     path = "/".join(str(p) for p in error.absolute_path)
     if error.validator == "required":
         # jsonschema reports a missing property at its parent; name the property itself.
-        missing = error.message.split("'")[1] if "'" in error.message else ""
-        return f"{path}/{missing}" if path else missing
-    return path or "(form)"
+        suffix = " is a required property"
+        if error.message.endswith(suffix):
+            try:
+                return [_join(path, str(ast.literal_eval(error.message[: -len(suffix)])))]
+            except (ValueError, SyntaxError):
+                pass
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict) \
+            and isinstance(error.schema, dict):
+        # Reported at the object too; name each property that is not allowed.
+        known = set(error.schema.get("properties", {}))
+        patterns = list(error.schema.get("patternProperties", {}))
+        extra = [name for name in error.instance
+                 if name not in known and not any(re.search(pattern, name) for pattern in patterns)]
+        if extra:
+            return [_join(path, name) for name in extra]
+    return [path or "(form)"]
 
 
 def validate_submission(form: dict | None, data, form_name: str | None = None) -> dict:
@@ -44,7 +64,8 @@ def validate_submission(form: dict | None, data, form_name: str | None = None) -
     validator = Draft202012Validator(form_schema(form))
     fields: dict[str, list[str]] = {}
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
-        fields.setdefault(_field_path(error), []).append(error.message)
+        for name in _field_paths(error):
+            fields.setdefault(name, []).append(error.message)
     if fields:
         label = f"form '{form_name}'" if form_name else "the form"
         summary = "; ".join(f"{name}: {msgs[0]}" for name, msgs in fields.items())
