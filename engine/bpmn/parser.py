@@ -23,6 +23,7 @@ Differences from the parsers that ship with SpiffWorkflow, and why:
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -333,7 +334,11 @@ class DecisionTaskParser(_CanonicalLoopMixin, _MultipleOutgoingMixin, SpiffTaskP
 
 class _CheckedMessagesMixin:
     def parse_message_event(self, message_event):
-        return MessageEventDefinition.from_spiff(super().parse_message_event(message_event))
+        with warnings.catch_warnings():
+            # spiff-arena's older payload placement still works; the deprecation is SpiffWorkflow's business
+            warnings.simplefilter("ignore", DeprecationWarning)
+            definition = super().parse_message_event(message_event)
+        return MessageEventDefinition.from_spiff(definition)
 
 
 class StartParser(_CheckedMessagesMixin, _MultipleOutgoingMixin, SpiffStartEventParser):

@@ -66,6 +66,8 @@ class ReadyHumanTask:
     spiff_task_id: str
     element: ElementInfo
     data: dict
+    # Candidate roles: the element's own, or what its candidate-group expression gave for this task.
+    roles: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -239,12 +241,7 @@ class Runtime:
             failure = self._bound_loops(live)
         elements = live.process.elements
         ready_now = {str(t.id): t for t in _ready_human_tasks(workflow)}
-        ready = [
-            ReadyHumanTask(key, elements.get(_element_id(t)) or ElementInfo(_element_id(t) or t.task_spec.name,
-                                                                           "userTask", t.task_spec.bpmn_name),
-                           t.data)
-            for key, t in ready_now.items() if key not in live.ready_ids
-        ]
+        ready = [self._ready_task(live.process, key, t) for key, t in ready_now.items() if key not in live.ready_ids]
         finished = [key for key in live.ready_ids if key not in ready_now]
         live.ready_ids = set(ready_now)
         completed = failure is None and workflow.is_completed()
@@ -265,6 +262,28 @@ class Runtime:
             wake_at=self.next_timer(workflow),
             phase=phase,
         )
+
+    def _ready_task(self, process: LoadedProcess, key: str, task) -> ReadyHumanTask:
+        element_id = _element_id(task) or task.task_spec.name
+        info = process.find_element(element_id, task.workflow.spec.name) or ElementInfo(
+            element_id, "userTask", getattr(task.task_spec, "bpmn_name", None))
+        roles = list(info.roles)
+        if not roles and info.roles_expression:
+            roles = self._roles_from_expression(task, info.roles_expression)
+        return ReadyHumanTask(key, info, task.data, roles)
+
+    @staticmethod
+    def _roles_from_expression(task, expression: str) -> list[str]:
+        """`camunda:candidateGroups="${approverGroups}"`: a role name, a comma list, or a list."""
+        try:
+            value = task.workflow.script_engine.evaluate(task, expression)
+        except Exception:
+            return []  # the task stays routed to admins, who can see the data and reassign
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, (list, tuple, set)):
+            return [str(v).strip() for v in value if str(v).strip()]
+        return []
 
     def _bound_loops(self, live: LiveWorkflow) -> ExecutionFailure | None:
         """Cut finished loop history at every loop re-entry reached in this step.

@@ -74,7 +74,7 @@ def persist_step(app: Phasegate, uow, ctx: StepContext, live: LiveWorkflow, outc
     new_rows, candidates = [], {}
     for ready in outcome.ready:
         info = ready.element
-        route = routing.route(info.roles, info.assignee, info.due, ready.data, at,
+        route = routing.route(ready.roles, info.assignee, info.due, ready.data, at,
                               getattr(info, "assignee_expression", None))
         new_rows.append({
             "instance_id": ctx.instance_id, "spiff_task_id": ready.spiff_task_id, "process_key": ctx.process_key,
