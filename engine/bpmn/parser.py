@@ -209,6 +209,16 @@ class MessageEventDefinition(SpiffMessageEventDefinition):
         # message need not know this subclass); SpiffWorkflow compares classes exactly.
         return isinstance(other, BaseMessageEventDefinition) and self.name == other.name
 
+    def update_task_data(self, my_task):
+        # A message without a spiffworkflow:messageVariable would drop its payload; a Camunda or
+        # plain BPMN model expects the payload's fields as process data, so merge an object in.
+        if self.message_var is None:
+            payload = my_task.internal_data.pop(self.name, None)
+            if isinstance(payload, dict):
+                my_task.data.update(payload)
+            return
+        super().update_task_data(my_task)
+
     def throw(self, my_task):
         self._named(super().throw, my_task)
 
