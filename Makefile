@@ -19,7 +19,7 @@ endif
 # Root needs no sudo; anyone else gets a non-interactive sudo, which fails instead of asking.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
-.PHONY: help install install-test serve test bench chromium
+.PHONY: help install install-test assets serve test bench chromium
 
 help:
 	@echo "make serve   install, migrate, deploy processes/, create demo users, serve on http://$(HOST):$(PORT)"
@@ -29,12 +29,26 @@ help:
 install:
 	$(PIP) install --quiet -e .
 
+# Browser libraries (bpmn-js for process diagrams) from the npm registry, pinned by
+# web/frontend/package-lock.json, copied into web/static/vendor (not committed).
+VENDOR := web/static/vendor/bpmn-js
+assets:
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix web/frontend --no-audit --no-fund --silent && \
+		mkdir -p $(VENDOR) && \
+		cp web/frontend/node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js $(VENDOR)/ && \
+		cp -r web/frontend/node_modules/bpmn-js/dist/assets/. $(VENDOR)/assets/ && \
+		echo "assets: bpmn-js $$(node -p "require('./web/frontend/node_modules/bpmn-js/package.json').version") in $(VENDOR)"; \
+	else \
+		echo "assets: npm not found - process diagrams will not render (install nodejs and npm)"; \
+	fi
+
 install-test:
 	$(PIP) install --quiet -e '.[test]'
 
 # The database: $PHASEGATE_DATABASE_URL if set, else ./var/phasegate.sqlite.
 serve: export PHASEGATE_DATABASE_URL ?= sqlite:///var/phasegate.sqlite
-serve: install
+serve: install assets
 	phasegate db upgrade
 	phasegate deploy processes/ --user admin
 	phasegate demo-users
@@ -54,7 +68,7 @@ chromium:
 	fi
 
 test: export PHASEGATE_CHROMIUM ?= $(CHROMIUM)
-test: install-test chromium
+test: install-test assets chromium
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 bench: install
