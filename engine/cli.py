@@ -143,15 +143,20 @@ def db_upgrade(ctx, revision):
 
 # -- definitions ------------------------------------------------------------------------------
 
+forms_option = click.option("--forms", "forms_dir", type=click.Path(file_okay=False),
+                            help="Folder of task forms (default: $PHASEGATE_FORMS_DIR or the nearest forms/ folder).")
+
+
 @main.command()
 @click.argument("path", type=click.Path())
+@forms_option
 @json_option
 @handles_errors
-def check(path, as_json):
+def check(path, forms_dir, as_json):
     """Validate BPMN/DMN/forms at PATH without deploying."""
     from engine.services import definitions
 
-    package, issues = definitions.check(path)
+    package, issues = definitions.check(path, forms_dir)
     errors = [i for i in issues if i.severity == "error"]
     if as_json:
         _emit({
@@ -172,15 +177,16 @@ def check(path, as_json):
 
 @main.command()
 @click.argument("path", type=click.Path())
+@forms_option
 @user_option
 @json_option
 @pass_ctx
 @handles_errors
-def deploy(ctx, path, user, as_json):
+def deploy(ctx, path, forms_dir, user, as_json):
     """Deploy a BPMN file or a folder (BPMN, DMN, forms) as new definition versions."""
     from engine.services import definitions
 
-    deployed = definitions.deploy(ctx.app, path, user)
+    deployed = definitions.deploy(ctx.app, path, user, forms_dir)
 
     def human(value):
         for d in value["deployed"]:

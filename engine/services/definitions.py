@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from engine.bootstrap import DeployedProcess, Phasegate
@@ -13,12 +14,26 @@ from engine.domain.model import Definition
 from engine.services.users import require_user
 
 
-def check(path: str | Path) -> tuple[LoadedPackage | None, list[Issue]]:
+def forms_dir_for(path: Path, forms_dir: str | Path | None = None) -> Path | None:
+    """Where a package's task forms live: the given folder, $PHASEGATE_FORMS_DIR, or the nearest
+    `forms/` folder beside or above the package (so `processes/` finds the repository's `forms/`)."""
+    explicit = forms_dir or os.environ.get("PHASEGATE_FORMS_DIR")
+    if explicit:
+        return Path(explicit)
+    start = path if path.is_dir() else path.parent
+    for folder in (start, start.parent, start.parent.parent):
+        candidate = folder / "forms"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def check(path: str | Path, forms_dir: str | Path | None = None) -> tuple[LoadedPackage | None, list[Issue]]:
     """Validate a file or folder without deploying; returns the package (if valid) and all issues."""
     path = Path(path)
     if not path.exists():
         return None, [Issue(str(path), None, None, "no such file or folder")]
-    return loader.check_path(path)
+    return loader.check_path(path, forms_dir_for(path, forms_dir))
 
 
 def content_hash(files: dict[str, str]) -> str:
@@ -32,12 +47,12 @@ def _process_files(package: LoadedPackage, process: LoadedProcess) -> dict[str, 
     return {name: package.files[name] for name in process.files if name in package.files}
 
 
-def deploy(app: Phasegate, path: str | Path, user: str = "admin") -> list[dict]:
+def deploy(app: Phasegate, path: str | Path, user: str = "admin", forms_dir: str | Path | None = None) -> list[dict]:
     """Deploy every executable process found at `path`; unchanged content makes no new version."""
     path = Path(path)
     if not path.exists():
         raise ModelRejected([Issue(str(path), None, None, "no such file or folder")])
-    package = loader.load_path(path)
+    package = loader.load_path(path, forms_dir_for(path, forms_dir))
     now = clock.now()
     deployed = []
     with app.uow() as uow:
