@@ -156,7 +156,13 @@ def _fields(form, data) -> dict[str, list[str]]:
 
 def test_valid_submission_is_returned_unchanged():
     data = {"customer": {"name": "ACME"}, "quantity": 2, "requirements": [{"title": "fast", "priority": "high"}]}
-    assert validate_submission(ORDER_FORM, data, "order") is data
+    assert validate_submission(ORDER_FORM, data, "order") == data
+
+
+def test_read_only_fields_are_dropped_from_a_submission():
+    form = {"type": "object", "properties": {"iteration": {"type": "integer", "readOnly": True},
+                                             "notes": {"type": "string"}}}
+    assert validate_submission(form, {"iteration": 99, "notes": "ok"}) == {"notes": "ok"}
 
 
 def test_without_a_form_any_object_is_accepted():

@@ -294,3 +294,23 @@ def test_serializer_config_covers_the_parser_classes():
 def test_issue_type_is_the_shared_one():
     error = rejected(process_xml(linear('<bpmn:serviceTask id="svc"/>')))
     assert all(isinstance(i, Issue) for i in error.issues)
+
+
+def test_user_and_manual_tasks_are_manual_specs():
+    order = {p.key: p for p in load_path(ROUNDTRIP).processes}["order"]
+    assert order.spec.task_specs["approve"].manual is True
+    assert order.subprocess_specs["review"].task_specs["check"].manual is True
+    assert order.spec.task_specs["prepare"].manual is False
+
+
+def test_spiff_arena_pre_and_post_scripts_run():
+    from SpiffWorkflow.bpmn import BpmnWorkflow
+
+    task = ('<bpmn:scriptTask id="s"><bpmn:extensionElements>'
+            '<spiffworkflow:preScript>before = 1</spiffworkflow:preScript>'
+            '<spiffworkflow:postScript>after = during + 1</spiffworkflow:postScript>'
+            '</bpmn:extensionElements><bpmn:script>during = before + 1</bpmn:script></bpmn:scriptTask>')
+    process = load_files({"m.bpmn": process_xml(linear(task))}).processes[0]
+    workflow = BpmnWorkflow(process.spec, process.subprocess_specs)
+    workflow.do_engine_steps()
+    assert workflow.completed and workflow.data == {"before": 1, "during": 2, "after": 3}

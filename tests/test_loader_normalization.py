@@ -249,3 +249,25 @@ def test_single_entry_with_several_matches_fails_naming_the_task():
     with pytest.raises(WorkflowTaskException) as error:
         decide("COLLECT", "singleEntry", {"category": "meals", "amount": 900})
     assert error.value.task_spec.bpmn_id == "decide"
+
+
+def test_gateway_conditions_are_evaluated_in_document_order_not_diagram_position():
+    body = """
+    <bpmn:startEvent id="start"/>
+    <bpmn:exclusiveGateway id="g"/>
+    <bpmn:userTask id="first"/><bpmn:userTask id="second"/>
+    <bpmn:endEvent id="e1"/><bpmn:endEvent id="e2"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="g"/>
+    <bpmn:sequenceFlow id="toFirst" sourceRef="g" targetRef="first"><bpmn:conditionExpression>x &gt; 1</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="toSecond" sourceRef="g" targetRef="second"><bpmn:conditionExpression>x &gt; 0</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f2" sourceRef="first" targetRef="e1"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="second" targetRef="e2"/>"""
+    # "second" is drawn above "first": SpiffWorkflow alone would test its condition first.
+    diagram = """<bpmndi:BPMNDiagram xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI"
+      xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" id="d"><bpmndi:BPMNPlane id="pl" bpmnElement="p">
+      <bpmndi:BPMNShape id="s1" bpmnElement="first"><dc:Bounds x="0" y="500" width="10" height="10"/></bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="s2" bpmnElement="second"><dc:Bounds x="0" y="100" width="10" height="10"/></bpmndi:BPMNShape>
+    </bpmndi:BPMNPlane></bpmndi:BPMNDiagram>
+"""
+    workflow = run(process_xml(body, after=diagram), {"x": 5})
+    assert ready(workflow) == ["first"]

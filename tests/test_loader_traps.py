@@ -6,8 +6,6 @@ come from the corpus (skipped when it is missing) or are written inline.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState

@@ -126,7 +126,9 @@ def test_error_start_events_of_event_subprocesses_are_rejected():
       <bpmn:endEvent id="handled"/>
       <bpmn:sequenceFlow id="h1" sourceRef="onError" targetRef="handled"/>
     </bpmn:subProcess>"""
-    only(process_xml(body), "onError", "error start events are not supported")
+    found = issues_of(process_xml(body))
+    assert {i.element_id for i in found} == {"onError"}
+    assert any("error start events are not supported" in i.message for i in found)
 
 
 def test_boundary_events_need_a_definition_and_an_activity():
@@ -306,3 +308,27 @@ def test_guard_reports_nodes_missing_from_specs_and_unwired_flows():
     ProcessSpec.task_specs["end"] = Spec("end")
     (issue,) = check_specs_complete({"p": "m.bpmn"}, {"p": process}, {"p": ProcessSpec()})
     assert issue.element_id == "f2" and "would never be taken" in issue.message
+
+
+def test_interrupting_event_subprocesses_are_rejected():
+    # SpiffWorkflow starts the handler beside the running process and never interrupts it.
+    def model(attribute: str) -> str:
+        return process_xml(linear('<bpmn:userTask id="work" camunda:assignee="a"/>') + f"""
+    <bpmn:subProcess id="handler" triggeredByEvent="true">
+      <bpmn:startEvent id="onMessage"{attribute}><bpmn:messageEventDefinition messageRef="m"/></bpmn:startEvent>
+      <bpmn:endEvent id="handled"/>
+      <bpmn:sequenceFlow id="h1" sourceRef="onMessage" targetRef="handled"/>
+    </bpmn:subProcess>""", after='<bpmn:message id="m" name="cancel"/>\n')
+
+    only(model(""), "onMessage", "interrupting event sub-processes are not supported")
+    only(model(' isInterrupting="true"'), "onMessage", "interrupting")
+    assert load_files({"m.bpmn": model(' isInterrupting="false"')}).processes
+
+
+def test_flows_out_of_end_events_or_into_start_events():
+    body = linear('<bpmn:task id="t"/>') + '\n    <bpmn:task id="after"/>' \
+        '\n    <bpmn:sequenceFlow id="out" sourceRef="end" targetRef="after"/>' \
+        '\n    <bpmn:sequenceFlow id="in" sourceRef="t" targetRef="start"/>'
+    found = {i.element_id: i.message for i in issues_of(process_xml(body))}
+    assert "cannot have outgoing flows" in found["out"]
+    assert "cannot have incoming flows" in found["in"]

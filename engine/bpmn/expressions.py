@@ -373,9 +373,6 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z
 _ISO_REPEAT = re.compile(r"^R\d*/\S+$", re.IGNORECASE)
 _CRON = re.compile(r"^\S+(\s+\S+){4,6}$")
 
-TIMER_KINDS = ("timeDate", "timeDuration", "timeCycle")
-
-
 def looks_like_iso_timer(text: str) -> bool:
     value = text.strip()
     return bool(_ISO_DURATION.match(value) or _ISO_DATE.match(value) or _ISO_REPEAT.match(value))

@@ -49,6 +49,7 @@ from .normalize import (
     normalize_bpmn,
     normalize_dmn,
     parse_xml,
+    pg,
 )
 from .package import ElementInfo, LoadedPackage, LoadedProcess
 from .spiff_config import SERIALIZER_CONFIG, create_serializer
@@ -268,7 +269,7 @@ def _read_documents(package: _Package) -> None:
         elif kind == "dmn":
             package.dmn[path] = normalize_dmn(root, path)
         else:
-            package.issues.append(Issue(path, root.sourceline, None,
+            package.issues.append(Issue(path, root.sourceline, local_name(root) or None,
                                         f"not a BPMN 2.0 or DMN document (root element {root.tag})"))
 
 
@@ -466,7 +467,7 @@ def _check_decisions(package: _Package, scope: set[str]) -> dict[str, str]:
         path, process = package.index.processes[process_id]
         for task in process.iter():
             if is_bpmn(task, "businessRuleTask"):
-                decision = task.get("{urn:phasegate:bpmn:normalized}decision")
+                decision = task.get(pg("decision"))
                 if decision in package.index.decisions:
                     users.setdefault(decision, []).append((path, task))
     dmn_issues_by_decision: dict[str, list[Issue]] = {}
@@ -494,11 +495,18 @@ def _check_decisions(package: _Package, scope: set[str]) -> dict[str, str]:
                                                                         f"'{decision_id}' ({dmn_path}) cannot be "
                                                                         f"loaded: {problem}"))
     for path, document in package.dmn.items():
-        decisions = [d.get("id") for d in document.root.iter() if local_name(d) == "decision"]
-        if not any(d in used for d in decisions):
-            listed = ", ".join(d for d in decisions if d) or "no decision"
-            package.issues.append(Issue(path, document.root.sourceline, None,
-                                        f"DMN file is not used by any executable process ({listed})", "warning"))
+        decisions = [d for d in document.root.iter() if local_name(d) == "decision"]
+        if any(d.get("id") in used for d in decisions):
+            continue
+        listed = ", ".join(d.get("id") for d in decisions if d.get("id")) or "no decision"
+        unusable = [f"'{d.get('id')}': {(decision_problems(d) or ['?'])[0]}" for d in decisions
+                    if decision_problems(d)]
+        untranslated = [str(i) for i in document.issues]
+        note = ""
+        if unusable or untranslated:
+            note = "; it could not be used as it is: " + "; ".join(unusable + untranslated)[:400]
+        package.issues.append(Issue(path, document.root.sourceline, local_name(document.root),
+                                    f"DMN file is not used by any executable process ({listed}){note}", "warning"))
     return used
 
 
@@ -525,13 +533,25 @@ def _find_by_id(root, element_id: str | None):
 
 
 def _has_errors_in(package: _Package, closure: set[str]) -> bool:
+    """Whether an error concerns these processes, their files or the DMN files they use.
+
+    Such processes are not built: the error is already reported, and SpiffWorkflow would only
+    fail again (less clearly) on the same element.
+    """
     paths = {package.index.processes[p][0] for p in closure}
+    for process_id in closure:
+        for task in package.index.processes[process_id][1].iter():
+            decision = task.get(pg("decision")) if is_bpmn(task, "businessRuleTask") else None
+            if decision in package.index.decisions:
+                paths.add(package.index.decisions[decision][0])
     for issue in package.issues:
         if issue.severity != "error":
             continue
         owners = package.owners.get(issue.path)
         if owners is None:
-            continue  # DMN/form problems do not stop the build of unrelated processes
+            if issue.path in paths:
+                return True  # a DMN file this process uses
+            continue
         owner = owners.get(issue.element_id or "")
         if owner in closure or (owner is None and issue.path in paths):
             return True
@@ -583,7 +603,7 @@ def _build_process(package: _Package, process_id: str, closure: set[str], infos:
             key = element_id if element_id not in elements else f"{called_id}:{element_id}"
             elements[key] = info
     needed_files = [path] + sorted({package.index.processes[c][0] for c in closure} - {path})
-    decisions = {task.get("{urn:phasegate:bpmn:normalized}decision")
+    decisions = {task.get(pg("decision"))
                  for c in closure for task in package.index.processes[c][1].iter()
                  if is_bpmn(task, "businessRuleTask")}
     needed_files += sorted({used_decisions[d] for d in decisions if d in used_decisions} - set(needed_files))
@@ -675,18 +695,29 @@ def _lanes_by_node(process) -> dict[str, object]:
     """flow node id -> innermost lane element containing it."""
     lanes: dict[str, object] = {}
 
-    def visit(lane_set, depth: int) -> None:
+    def visit(lane_set) -> None:
         for lane in children(lane_set, "lane"):
             for reference in children(lane, "flowNodeRef"):
                 if reference.text:
                     lanes[reference.text.strip()] = lane  # deeper lanes are visited later and win
             for child_set in children(lane, "childLaneSet"):
-                visit(child_set, depth + 1)
+                visit(child_set)
 
     for node in process.iter():
         if is_bpmn(node, "laneSet"):
-            visit(node, 0)
+            visit(node)
     return lanes
+
+
+def _lane_of(node, process, lanes: dict[str, object]):
+    """The lane of a flow node; inside a sub-process, the sub-process's lane unless it has its own."""
+    current = node
+    while current is not None:
+        lane = lanes.get(current.get("id")) if isinstance(current.tag, str) else None
+        if lane is not None or current is process:
+            return lane
+        current = current.getparent()
+    return None
 
 
 def _properties(node) -> dict[str, str]:
@@ -706,7 +737,7 @@ def _element_info(package: _Package, path: str, process, node, lanes, issues: li
     tag = local_name(node)
     properties = _properties(node)
     documentation = children(node, "documentation")
-    lane = lanes.get(node.get("id"))
+    lane = _lane_of(node, process, lanes)
     info = ElementInfo(
         element_id=node.get("id"),
         tag=tag,

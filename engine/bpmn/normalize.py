@@ -15,11 +15,13 @@ before parsing, into the form the Phasegate parser reads:
   translated to Python (`expressions.py`);
 * vendor extensions that carry execution facts are copied to attributes in the Phasegate
   namespace (`PG_NS`): the decision of a business rule task, how its result is stored, the
-  collection a multi-instance activity iterates over.
+  collection a multi-instance activity iterates over;
+* DMN decision tables written in FEEL (Camunda's unary tests such as ``[250..1000]``) get the
+  Python/``?`` form SpiffWorkflow's DMN engine evaluates.
 
 Everything here is deterministic: the engine re-creates specs from the stored original texts
-and must get identical results. Problems found while rewriting are returned as issues that name
-the nearest element with an id; the loader keeps those that fall inside the executed processes.
+and must get identical results. Problems found while rewriting are returned as issues naming the
+element (`issue_at`); the loader keeps those that fall inside the executed processes.
 """
 from __future__ import annotations
 
@@ -162,16 +164,6 @@ def _is_detail(node) -> bool:
     return False
 
 
-def owning_process(element):
-    """The bpmn:process an element belongs to, or None (collaboration, definitions, …)."""
-    node = element
-    while node is not None:
-        if is_bpmn(node, "process"):
-            return node
-        node = node.getparent()
-    return None
-
-
 def issue_at(path: str, element, message: str, severity: str = "error") -> Issue:
     """An issue naming the element (its id, or its tag when it has none) — see `nearest_with_id`."""
     named = nearest_with_id(element)
@@ -260,8 +252,6 @@ class NormalizedDocument:
     path: str
     root: object
     issues: list[Issue] = field(default_factory=list)
-    # Sequence flows the pre-pass created (link events), by id: (source id, target id).
-    synthetic_flows: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def normalize_bpmn(root, path: str) -> NormalizedDocument:
@@ -334,7 +324,7 @@ def _rewrite_link_events(document: NormalizedDocument) -> None:
             links = children(event, "linkEventDefinition")
             if not links:
                 continue
-            if len(event) and len([d for d in event if local_name(d).endswith("EventDefinition")]) > 1:
+            if len([d for d in event if local_name(d).endswith("EventDefinition")]) > 1:
                 document.issues.append(issue_at(document.path, event,
                                                 "a link event cannot have other event definitions"))
                 continue
@@ -372,7 +362,6 @@ def _rewrite_link_events(document: NormalizedDocument) -> None:
                 document.issues.append(issue_at(
                     document.path, catch,
                     f"link catch event '{name}' has no link throw event with the same name; it can never be reached"))
-        # Strip the link definitions of the matched pairs only; unmatched events are rejected anyway.
 
 
 def _link(document: NormalizedDocument, container, throw, catch) -> None:
@@ -384,7 +373,6 @@ def _link(document: NormalizedDocument, container, throw, catch) -> None:
     flow.set("id", flow_id)
     flow.set("sourceRef", throw_id)
     flow.set("targetRef", catch_id)
-    document.synthetic_flows[flow_id] = (throw_id, catch_id)
     for event, direction in ((throw, "outgoing"), (catch, "incoming")):
         for definition in children(event, "linkEventDefinition"):
             event.remove(definition)
@@ -442,8 +430,8 @@ def _translate_expressions(document: NormalizedDocument) -> None:
     for definition in descendants(document.root, "conditionalEventDefinition"):
         for node in children(definition, "condition"):
             translate(node, "condition", translate_expression)
-    for gateway in descendants(document.root, "adHocSubProcess"):
-        for node in children(gateway, "completionCondition"):
+    for ad_hoc in descendants(document.root, "adHocSubProcess"):
+        for node in children(ad_hoc, "completionCondition"):
             if (node.text or "").strip():
                 translate(node, "completionCondition", translate_expression)
 

@@ -18,24 +18,35 @@ Differences from the parsers that ship with SpiffWorkflow, and why:
 * tasks may have several unconditioned outgoing flows (a BPMN implicit parallel split, which
   SpiffWorkflow's task specs run correctly; conditional flows out of tasks are rejected by
   validation before the parser sees them);
+* outgoing flows keep their document order (SpiffWorkflow orders them by diagram position,
+  which decides which of several true gateway conditions wins);
+* a parallel multi-instance task with a missing collection and a message event whose
+  correlation cannot be computed fail naming their task (SpiffWorkflow raises bare
+  TypeError/NameError there);
 * service tasks never parse: Phasegate has no service connectors, and validation rejects them
   with a better message first — the parser class is only a safety net.
+
+Build with a fresh `PhasegateParser` every time: after a failed `get_spec` SpiffWorkflow's
+process parser keeps the half-built spec and would hand it out on the next call (trap 7).
 """
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
 
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.parser.event_parsers import (
+    CANCEL_EVENT_XPATH,
     ERROR_EVENT_XPATH,
     ESCALATION_EVENT_XPATH,
     MESSAGE_EVENT_XPATH,
     SIGNAL_EVENT_XPATH,
-    CANCEL_EVENT_XPATH,
     TERMINATION_EVENT_XPATH,
     EndEventParser,
+    EventBasedGatewayParser,
 )
+from SpiffWorkflow.bpmn.parser.task_parsers import AdHocSubprocessParser, ConditionalGatewayParser, GatewayParser
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.defaults import (
@@ -50,16 +61,13 @@ from SpiffWorkflow.bpmn.specs.defaults import (
     ParallelGateway,
     StartEvent,
 )
-from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
-from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
-from SpiffWorkflow.dmn.specs import BusinessRuleTaskMixin
-from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.spiff.specs.spiff_task import SpiffBpmnTask
-from SpiffWorkflow.spiff.specs.defaults import ParallelMultiInstanceTask as SpiffParallelMultiInstanceTask
-from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition as SpiffMessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as BaseMessageEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask as _SubWorkflowMixin
+from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 from SpiffWorkflow.dmn.parser.DMNParser import DMNParser
+from SpiffWorkflow.dmn.specs import BusinessRuleTaskMixin
+from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.event_parsers import (
     SpiffBoundaryEventParser,
     SpiffEventDefinitionParser,
@@ -77,12 +85,6 @@ from SpiffWorkflow.spiff.parser.task_spec import (
     SubWorkflowParser,
     UserTaskParser,
 )
-from SpiffWorkflow.bpmn.parser.task_parsers import (
-    AdHocSubprocessParser,
-    ConditionalGatewayParser,
-    GatewayParser,
-)
-from SpiffWorkflow.bpmn.parser.event_parsers import EventBasedGatewayParser
 from SpiffWorkflow.spiff.specs.defaults import (
     CallActivity,
     ManualTask,
@@ -95,9 +97,11 @@ from SpiffWorkflow.spiff.specs.defaults import (
     TransactionSubprocess,
     UserTask,
 )
-from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask as _SubWorkflowMixin
+from SpiffWorkflow.spiff.specs.defaults import ParallelMultiInstanceTask as SpiffParallelMultiInstanceTask
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition as SpiffMessageEventDefinition
+from SpiffWorkflow.spiff.specs.spiff_task import SpiffBpmnTask
 
-from .normalize import NSMAP, pg, bpmn
+from .normalize import NSMAP, bpmn, pg
 
 # --------------------------------------------------------------------------- spec classes
 
@@ -238,11 +242,20 @@ class MessageEventDefinition(SpiffMessageEventDefinition):
 # --------------------------------------------------------------------------- tasks
 
 
-class _MultipleOutgoingMixin:
-    """BPMN: several unconditioned flows out of an activity or event fork the token."""
+class _OutgoingFlowsMixin:
+    """BPMN: several unconditioned flows out of an activity or event fork the token.
+
+    Also keeps outgoing flows in document order. SpiffWorkflow sorts them by the y coordinate of
+    their targets in the diagram, and an exclusive gateway takes the first flow whose condition
+    holds — so with overlapping conditions, moving a shape would change which branch runs.
+    BPMN engines evaluate in the order the flows are defined, and so does Phasegate.
+    """
 
     def handles_multiple_outgoing(self):
         return True
+
+    def get_position(self, node=None):
+        return {"x": 0.0, "y": 0.0}  # equal positions: the stable sort keeps document order
 
 
 class _CanonicalLoopMixin:
@@ -276,15 +289,15 @@ class _CanonicalLoopMixin:
         self._copy_task_attrs(original, loop_characteristics)
 
 
-class TaskParser(_CanonicalLoopMixin, _MultipleOutgoingMixin, SpiffTaskParser):
+class TaskParser(_CanonicalLoopMixin, _OutgoingFlowsMixin, SpiffTaskParser):
     pass
 
 
-class HumanTaskParser(_CanonicalLoopMixin, _MultipleOutgoingMixin, UserTaskParser):
+class HumanTaskParser(_CanonicalLoopMixin, _OutgoingFlowsMixin, UserTaskParser):
     pass
 
 
-class PythonScriptTaskParser(_CanonicalLoopMixin, _MultipleOutgoingMixin, ScriptTaskParser):
+class PythonScriptTaskParser(_CanonicalLoopMixin, _OutgoingFlowsMixin, ScriptTaskParser):
     def create_task(self):
         scripts = [child for child in self.node if child.tag == bpmn("script")]
         script = scripts[0].text if scripts else None
@@ -295,15 +308,27 @@ class PythonScriptTaskParser(_CanonicalLoopMixin, _MultipleOutgoingMixin, Script
                                postscript=extensions.get("postScript"), **self.bpmn_attributes)
 
 
-class EmbeddedSubprocessParser(_CanonicalLoopMixin, _MultipleOutgoingMixin, SubWorkflowParser):
+class EmbeddedSubprocessParser(_CanonicalLoopMixin, _OutgoingFlowsMixin, SubWorkflowParser):
     pass
 
 
-class CalledProcessParser(_CanonicalLoopMixin, _MultipleOutgoingMixin, CallActivityParser):
+class CalledProcessParser(_CanonicalLoopMixin, _OutgoingFlowsMixin, CallActivityParser):
     pass
 
 
-class AdHocParser(_CanonicalLoopMixin, _MultipleOutgoingMixin, AdHocSubprocessParser, SpiffTaskParser):
+class AdHocParser(_CanonicalLoopMixin, _OutgoingFlowsMixin, AdHocSubprocessParser, SpiffTaskParser):
+    pass
+
+
+class ExclusiveOrInclusiveGatewayParser(_OutgoingFlowsMixin, ConditionalGatewayParser):
+    pass
+
+
+class ParallelGatewayParser(_OutgoingFlowsMixin, GatewayParser):
+    pass
+
+
+class EventGatewayParser(_OutgoingFlowsMixin, EventBasedGatewayParser):
     pass
 
 
@@ -313,7 +338,7 @@ class UnavailableServiceTaskParser(SpiffTaskParser):
                                   node=self.node, file_name=self.filename)
 
 
-class DecisionTaskParser(_CanonicalLoopMixin, _MultipleOutgoingMixin, SpiffTaskParser):
+class DecisionTaskParser(_CanonicalLoopMixin, _OutgoingFlowsMixin, SpiffTaskParser):
     """A business rule task evaluating the DMN decision named by `pg:decision`."""
 
     def create_task(self):
@@ -351,11 +376,11 @@ class _CheckedMessagesMixin:
         return MessageEventDefinition.from_spiff(definition)
 
 
-class StartParser(_CheckedMessagesMixin, _MultipleOutgoingMixin, SpiffStartEventParser):
+class StartParser(_CheckedMessagesMixin, _OutgoingFlowsMixin, SpiffStartEventParser):
     pass
 
 
-class EndParser(_CheckedMessagesMixin, SpiffEventDefinitionParser, EndEventParser):
+class EndParser(_CheckedMessagesMixin, _OutgoingFlowsMixin, SpiffEventDefinitionParser, EndEventParser):
     """End events, including signal end events (which SpiffWorkflow's parser ignores)."""
 
     def create_task(self):
@@ -368,23 +393,23 @@ class EndParser(_CheckedMessagesMixin, SpiffEventDefinitionParser, EndEventParse
         return task
 
 
-class CatchParser(_CheckedMessagesMixin, _MultipleOutgoingMixin, SpiffIntermediateCatchEventParser):
+class CatchParser(_CheckedMessagesMixin, _OutgoingFlowsMixin, SpiffIntermediateCatchEventParser):
     pass
 
 
-class ThrowParser(_CheckedMessagesMixin, _MultipleOutgoingMixin, SpiffIntermediateThrowEventParser):
+class ThrowParser(_CheckedMessagesMixin, _OutgoingFlowsMixin, SpiffIntermediateThrowEventParser):
     pass
 
 
-class BoundaryParser(_CheckedMessagesMixin, _MultipleOutgoingMixin, SpiffBoundaryEventParser):
+class BoundaryParser(_CheckedMessagesMixin, _OutgoingFlowsMixin, SpiffBoundaryEventParser):
     pass
 
 
-class SendParser(_CheckedMessagesMixin, _CanonicalLoopMixin, _MultipleOutgoingMixin, SpiffSendTaskParser):
+class SendParser(_CheckedMessagesMixin, _CanonicalLoopMixin, _OutgoingFlowsMixin, SpiffSendTaskParser):
     pass
 
 
-class ReceiveParser(_CheckedMessagesMixin, _CanonicalLoopMixin, _MultipleOutgoingMixin, SpiffReceiveTaskParser):
+class ReceiveParser(_CheckedMessagesMixin, _CanonicalLoopMixin, _OutgoingFlowsMixin, SpiffReceiveTaskParser):
     pass
 
 
@@ -443,10 +468,10 @@ class PhasegateParser(BpmnDmnParser):
         full_tag("intermediateCatchEvent"): (CatchParser, IntermediateCatchEvent),
         full_tag("intermediateThrowEvent"): (ThrowParser, IntermediateThrowEvent),
         full_tag("boundaryEvent"): (BoundaryParser, BoundaryEvent),
-        full_tag("exclusiveGateway"): (ConditionalGatewayParser, ExclusiveGateway),
-        full_tag("inclusiveGateway"): (ConditionalGatewayParser, InclusiveGateway),
-        full_tag("parallelGateway"): (GatewayParser, ParallelGateway),
-        full_tag("eventBasedGateway"): (EventBasedGatewayParser, EventBasedGateway),
+        full_tag("exclusiveGateway"): (ExclusiveOrInclusiveGatewayParser, ExclusiveGateway),
+        full_tag("inclusiveGateway"): (ExclusiveOrInclusiveGatewayParser, InclusiveGateway),
+        full_tag("parallelGateway"): (ParallelGatewayParser, ParallelGateway),
+        full_tag("eventBasedGateway"): (EventGatewayParser, EventBasedGateway),
     }
 
     def __init__(self):

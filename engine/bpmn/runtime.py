@@ -17,6 +17,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import EventSubprocess
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -24,7 +25,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine.bpmn import pruning
 from engine.bpmn.package import ElementInfo, LoadedProcess
-from engine.bpmn.state import Codec, Changes, TaskRow, WorkflowState, all_workflows, restore_workflow
+from engine.bpmn.state import TOP, Codec, Changes, TaskRow, WorkflowState, all_workflows, restore_workflow
 from engine.domain import clock
 from engine.domain.errors import Conflict, ExecutionFailure
 
@@ -98,6 +99,16 @@ def _ready_human_tasks(workflow: BpmnWorkflow):
         for task in wf.tasks.values():
             if task._state == TaskState.READY and task.task_spec.manual:
                 yield task
+
+
+def _is_event_subprocess(top: BpmnWorkflow, sub) -> bool:
+    parent = top.get_task_from_id(sub.parent_task_id)
+    return isinstance(parent.task_spec, EventSubprocess)
+
+
+def start_element_ids(process: LoadedProcess) -> list[str]:
+    """The BPMN start events of the process itself (not of its event subprocesses)."""
+    return [ts.bpmn_id for ts in process.spec.start.outputs if getattr(ts, "bpmn_id", None)]
 
 
 def _element_id(task) -> str | None:
@@ -308,12 +319,33 @@ class Runtime:
         return None
 
     def current_data(self, workflow: BpmnWorkflow, completed: bool, last_done) -> dict | None:
-        """The instance's data after a step: what the last task that ran left (None: unchanged)."""
+        """The instance's data after a step (None: unchanged).
+
+        Task data travels with the tokens, so "the" data of a running instance is taken from the
+        main line of work: the newest ready human task outside event subprocesses (a risk raised
+        on the side carries only its own payload), else the last task that ran. BPMN data objects
+        (shared by all branches) are shown too, under their own names.
+        """
+        clean = self.codec.registry.clean
         if completed:
-            return self.codec.registry.clean(workflow.data)
-        if last_done is None:
+            return clean(workflow.data)
+        newest = None
+        for wf_id, wf in all_workflows(workflow):
+            if wf_id != TOP and _is_event_subprocess(workflow, wf):
+                continue
+            for task in wf.tasks.values():
+                if task._state == TaskState.READY and task.task_spec.manual and (
+                        newest is None or task.last_state_change > newest.last_state_change):
+                    newest = task
+        source = newest if newest is not None else last_done
+        if source is None:
             return None
-        return self.codec.registry.clean(last_done.data)
+        data = clean(source.data)
+        for _wf_id, wf in all_workflows(workflow):
+            for name, value in (wf.data.get("data_objects") or {}).items():
+                if value is not None:
+                    data.setdefault(name, value)
+        return data
 
     def next_timer(self, workflow: BpmnWorkflow) -> datetime | None:
         """Earliest due time of a waiting timer, so a worker can find due instances by index."""

@@ -22,6 +22,7 @@ from engine.domain.errors import Issue
 
 from .expressions import ExpressionError, check_python_script
 from .normalize import (
+    ACTIVITI_NS,
     ACTIVITY_TAGS,
     BPMN_NS,
     CAMUNDA_NS,
@@ -29,7 +30,7 @@ from .normalize import (
     DMN_NAMESPACES,
     EVENT_TAGS,
     FLOW_NODE_TAGS,
-    JAVA_ENGINE_NAMESPACES,
+    FLOWABLE_NS,
     SPIFF_NS,
     ZEEBE_NS,
     children,
@@ -42,6 +43,7 @@ from .normalize import (
     local_name,
     pg,
 )
+from .parser import SUPPORTED_HIT_POLICIES
 
 # --------------------------------------------------------------------------- package index
 
@@ -111,11 +113,10 @@ class _DocumentChecker:
         self.root = root
         self.index = index
         self.issues: list[Issue] = []
-        self.root_ids = {
-            local_name(node): set() for node in root
-        }
+        # ids of the document's root elements by tag (message, signal, error, escalation, …)
+        self.root_ids: dict[str, set[str]] = {}
         for node in root:
-            if node.get("id"):
+            if isinstance(node.tag, str) and node.get("id"):
                 self.root_ids.setdefault(local_name(node), set()).add(node.get("id"))
 
     def error(self, element, message: str) -> None:
@@ -372,6 +373,21 @@ class _DocumentChecker:
             self.error(node, f"{describe(node)}: called process '{called}' ({called_path}) is not executable; "
                              "set isExecutable=\"true\" on it")
 
+    def check_subProcess(self, node) -> None:
+        if node.get("triggeredByEvent") != "true":
+            return
+        for start in children(node, "startEvent"):
+            definitions = [c for c in start if is_bpmn(c) and local_name(c).endswith("EventDefinition")]
+            if not definitions:
+                self.error(start, f"{describe(start)}: the start event of an event sub-process needs an event "
+                                  "definition (message, signal, timer or condition)")
+            elif start.get("isInterrupting", "true") != "false":
+                # SpiffWorkflow runs an event sub-process beside the process it belongs to and never
+                # cancels that process, so an interrupting one would silently not interrupt.
+                self.error(start, f"{describe(start)}: interrupting event sub-processes are not supported; "
+                                  "set isInterrupting=\"false\" (the process then continues beside the handler) "
+                                  "or use an interrupting boundary event on a sub-process")
+
     def check_eventBasedGateway(self, node) -> None:
         if node.get("instantiate") == "true" or node.get("eventGatewayType") == "Parallel":
             self.error(node, f"{describe(node)}: instantiating or parallel event-based gateways are not supported")
@@ -387,6 +403,14 @@ class _DocumentChecker:
             if missing:
                 self.error(flow, f"sequence flow {flow.get('id')} points to a nonexistent element "
                                  f"({' and '.join(missing)}) of {describe(container)}")
+                continue
+            if local_name(nodes[source]) == "endEvent":
+                self.error(flow, f"sequence flow {flow.get('id')} leaves {describe(nodes[source])}; "
+                                 "an end event ends its path and cannot have outgoing flows")
+                continue
+            if local_name(nodes[target]) in ("startEvent", "boundaryEvent"):
+                self.error(flow, f"sequence flow {flow.get('id')} leads into {describe(nodes[target])}, "
+                                 f"which cannot have incoming flows")
                 continue
             outgoing.setdefault(source, []).append(flow)
         for source_id, flows in outgoing.items():
@@ -467,8 +491,7 @@ def _implementation_of(node) -> str | None:
 
 
 def _prefix(node, attribute: str) -> str:
-    for namespace, prefix in ((CAMUNDA_NS, "camunda"), ("http://activiti.org/bpmn", "activiti"),
-                              ("http://flowable.org/bpmn", "flowable")):
+    for namespace, prefix in ((CAMUNDA_NS, "camunda"), (ACTIVITI_NS, "activiti"), (FLOWABLE_NS, "flowable")):
         if node.get(f"{{{namespace}}}{attribute}") is not None:
             return prefix
     return "engine"
@@ -523,8 +546,6 @@ def check_specs_complete(path_of: dict[str, str], containers: dict[str, object],
 
 # --------------------------------------------------------------------------- DMN decisions
 
-SUPPORTED_HIT_POLICIES = ("UNIQUE", "FIRST", "ANY", "COLLECT")
-
 
 def decision_problems(decision) -> list[str]:
     """Why SpiffWorkflow could not evaluate this dmn:decision correctly (empty: it can)."""
@@ -533,7 +554,8 @@ def decision_problems(decision) -> list[str]:
     if len(tables) != 1:
         problems.append("it has no decision table (literal expressions, contexts and other "
                         "decision logic are not supported)")
-    required = [node.get("href", "").lstrip("#") for node in decision.iter() if local_name(node) == "requiredDecision"]
+    required = list(dict.fromkeys(node.get("href", "").lstrip("#") for node in decision.iter()
+                                  if local_name(node) == "requiredDecision"))
     if required:
         problems.append(f"it requires decision(s) {', '.join(required)}; decision requirement graphs are "
                         "not supported — evaluate each decision in its own business rule task")

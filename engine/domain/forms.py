@@ -55,12 +55,24 @@ def _field_paths(error) -> list[str]:
     return [path or "(form)"]
 
 
+def read_only_fields(form: dict) -> list[str]:
+    """Top-level properties the form only displays (`"readOnly": true`), e.g. a loop counter."""
+    properties = form_schema(form).get("properties") or {}
+    return [name for name, spec in properties.items() if isinstance(spec, dict) and spec.get("readOnly") is True]
+
+
 def validate_submission(form: dict | None, data, form_name: str | None = None) -> dict:
-    """Return `data` if the form accepts it, else raise InvalidInput naming every bad field."""
+    """Return the data to store if the form accepts it, else raise InvalidInput naming every bad field.
+
+    Read-only fields are display values the process owns (an iteration number, a round): a
+    submission can never overwrite them, so they are dropped before validation (JSON Schema
+    itself does not enforce `readOnly`).
+    """
     if not isinstance(data, dict):
         raise InvalidInput("submitted data must be a JSON object", fields={"(form)": ["expected an object"]})
     if form is None:
         return data
+    data = {k: v for k, v in data.items() if k not in read_only_fields(form)}
     validator = Draft202012Validator(form_schema(form))
     fields: dict[str, list[str]] = {}
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):

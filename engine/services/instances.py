@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from engine.bootstrap import Phasegate
 from engine.adapters.repositories import to_instance
-from engine.bpmn.runtime import LiveWorkflow
+from engine.bpmn.runtime import LiveWorkflow, start_element_ids
+from engine.domain.forms import validate_submission
 from engine.domain import clock
 from engine.domain.errors import Conflict, InvalidInput, NotFound
 from engine.domain.model import Event, Instance
@@ -41,6 +42,7 @@ def start(app: Phasegate, key: str, *, data: dict | None = None, business_key: s
             if definition_row is None:
                 raise NotFound(f"unknown version {version} of process definition '{key}'")
         deployed = deployed_process(app, uow, definition_row.id)
+        data = _validate_start_form(deployed, data)
         instance_id = uow.instances.add(definition=_as_definition(definition_row), business_key=business_key,
                                         started_by=user, at=now)
         live, outcome = app.runtime.start(deployed.process, data)
@@ -51,6 +53,15 @@ def start(app: Phasegate, key: str, *, data: dict | None = None, business_key: s
                                              "hash": definition_row.hash}})
         uow.commit()
     return show(app, instance_id)
+
+
+def _validate_start_form(deployed, data: dict) -> dict:
+    """A start event with a form (Camunda's start form) validates the initial data."""
+    for element_id in start_element_ids(deployed.process):
+        info = deployed.process.elements.get(element_id)
+        if info is not None and info.form:
+            return validate_submission(deployed.forms.get(info.form), data, info.form)
+    return data
 
 
 def _as_definition(row):

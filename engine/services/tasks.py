@@ -90,7 +90,7 @@ def complete(app: Phasegate, task_id: int, user: str, data: dict | None = None) 
         row = _actionable(uow, task_id, user)
         deployed = deployed_process(app, uow, row.definition_id)
         form = deployed.forms.get(row.form) if row.form else None
-        validate_submission(form, data, row.form)
+        data = validate_submission(form, data, row.form)
         live = app.live.take(row.instance_id, row.instance_revision)
         if live is None:
             live = load_live(app, uow, uow.instances.get_row(row.instance_id))

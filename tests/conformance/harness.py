@@ -115,56 +115,56 @@ def package_for(relative: str) -> dict[str, str]:
     """The file plus the siblings it needs: called processes, imports, DMN decisions, forms.
 
     Names are relative to the file's folder. Siblings come from the same folder (and its `dmn/`
-    and `forms/` sub-folders); for a called process defined in several files the first in name
-    order is taken.
+    and `forms/` sub-folders); a called process defined in several files is taken from the
+    first in name order. Needs are followed transitively (a called file's own calls and imports).
     """
     target = CORPUS / relative
     folder = target.parent
     files: dict[str, str] = {}
+    roots: dict[Path, object] = {}
 
-    def add(path: Path) -> None:
+    def root_of(path: Path):
+        if path not in roots:
+            roots[path] = _parse(path)
+        return roots[path]
+
+    def add(path: Path) -> bool:
         name = path.relative_to(folder).as_posix()
-        if name not in files:
-            files[name] = path.read_bytes().decode("utf-8", errors="replace")
+        if name in files:
+            return False
+        files[name] = path.read_bytes().decode("utf-8", errors="replace")
+        return True
 
-    add(target)
     siblings = sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith((".bpmn", ".bpmn20.xml")))
     dmn_files = sorted(list(folder.glob("*.dmn")) + list((folder / "dmn").glob("*.dmn")))
-    roots = {target: _parse(target)}
-    pending, seen = [target], set()
+    add(target)
+    pending = [target]
     while pending:
         current = pending.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        root = roots.get(current) if current in roots else _parse(current)
+        root = root_of(current)
         if root is None:
             continue
         defined = set()
-        for path in [p for p in files if p.lower().endswith((".bpmn", ".bpmn20.xml"))]:
-            other = roots.get(folder / path) if (folder / path) in roots else _parse(folder / path)
-            roots[folder / path] = other
-            if other is not None:
-                defined |= _process_ids(other)
+        for name in files:
+            if name.lower().endswith((".bpmn", ".bpmn20.xml")) and root_of(folder / name) is not None:
+                defined |= _process_ids(root_of(folder / name))
         for location in _imports(root):
-            imported = (current.parent / location)
-            if imported.is_file():
-                add(imported)
-                if imported.suffix.lower() != ".dmn":
-                    pending.append(imported)
+            imported = (current.parent / location).resolve()
+            if folder.resolve() not in imported.parents:
+                continue  # outside the model's folder: the loader reports the missing import
+            imported = folder / imported.relative_to(folder.resolve())
+            if imported.is_file() and add(imported) and imported.suffix.lower() != ".dmn":
+                pending.append(imported)
         for called in sorted(_called_ids(root) - defined):
             for sibling in siblings:
-                sibling_root = roots.get(sibling) if sibling in roots else _parse(sibling)
-                roots[sibling] = sibling_root
-                if sibling_root is not None and called in _process_ids(sibling_root):
-                    add(sibling)
-                    pending.append(sibling)
-                    defined |= _process_ids(sibling_root)
+                if root_of(sibling) is not None and called in _process_ids(root_of(sibling)):
+                    if add(sibling):
+                        pending.append(sibling)
+                    defined |= _process_ids(root_of(sibling))
                     break
         for decision in sorted(_decision_refs(root)):
             for dmn in dmn_files:
-                text = dmn.read_text(errors="replace")
-                if f'id="{decision}"' in text:
+                if f'id="{decision}"' in dmn.read_text(errors="replace"):
                     add(dmn)
                     break
     for form in sorted((folder / "forms").glob("*.json")):
@@ -332,6 +332,7 @@ REASON_CATEGORIES = (
     ("link ", "link event without partner"),
     ("complex gateway", "complex gateway"),
     ("without a condition and is not its default", "gateway flow without condition"),
+    ("condition language", "expression language not supported"),
     ("condition '", "expression cannot be translated"),
     ("cannot be used:", "expression cannot be translated"),
     ("timer", "timer definition"),
@@ -353,6 +354,10 @@ REASON_CATEGORIES = (
     ("form '", "form not found"),
     ("Cannot resolve data", "unresolved data association"),
     ("has no id", "element without id"),
+    ("recursively", "recursive call activity"),
+    ("interrupting event sub-processes", "interrupting event sub-process"),
+    ("Cancel Events may only be used", "cancel event outside a transaction"),
+    ("loopMaximum or loopCondition", "standard loop without maximum or condition"),
 )
 
 
