@@ -190,7 +190,7 @@ def test_internal_errors_become_issues(monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(loader, "_routing_facts", explode)
+    monkeypatch.setattr(loader, "routing_facts", explode)
     package, issues = loader._load({"m.bpmn": process_xml(linear())}, None, [])
     assert package is None and "internal error" in issues[0].message and "boom" in issues[0].message
 
