@@ -135,6 +135,10 @@ instance = sa.Table(
     # Head of the event chain, so appending an event needs no read of the event table.
     sa.Column("event_seq", sa.Integer, nullable=False, server_default="0"),
     sa.Column("event_hash", sa.String(64), nullable=False, server_default="0" * 64),
+    # How the project ended when a gate decided it (e.g. "killed"); null otherwise.
+    sa.Column("outcome", sa.String(40)),
+    # Gate settings this instance was started with ({gate id: {key: value}}), within `overridable`.
+    sa.Column("gate_overrides", JsonType),
     sa.Index(None, "state", "key"),
     sa.Index(None, "business_key"),
     sa.Index(None, "wake_at"),
@@ -167,7 +171,11 @@ human_task = sa.Table(
     sa.Column("phase", sa.String(255)),
     sa.Column("form", sa.String(255)),
     sa.Column("due", UtcDateTime()),
-    sa.Column("state", sa.String(20), nullable=False),  # ready | completed | cancelled
+    sa.Column("state", sa.String(20), nullable=False),  # ready | completed | cancelled | withdrawn
+    # "task": the BPMN task itself; "approval": one approver group's share of a gate's decision.
+    sa.Column("kind", sa.String(20), nullable=False, server_default="task"),
+    sa.Column("gate_id", sa.Integer),
+    sa.Column("round", sa.Integer),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("completed_at", UtcDateTime()),
     sa.Column("completed_by", sa.String(120)),
@@ -200,4 +208,107 @@ event = sa.Table(
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.UniqueConstraint("instance_id", "seq"),
+)
+
+
+# -- phase gates ------------------------------------------------------------------------------
+
+gate_config = sa.Table(
+    "gate_config",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("process_key", sa.String(255), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("path", sa.String(1000)),
+    sa.Column("document", JsonType, nullable=False),
+    # Applies to gates already open when deployed (otherwise only to gates that open later).
+    sa.Column("apply_to_open", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("deployed_by", sa.String(120), nullable=False),
+    sa.Column("deployed_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("process_key", "version"),
+)
+
+gate = sa.Table(
+    "gate",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("instance_id", sa.Integer, sa.ForeignKey("instance.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("gate", sa.String(255), nullable=False),
+    sa.Column("element_id", sa.String(255), nullable=False),
+    sa.Column("spiff_task_id", sa.String(36), nullable=False),
+    sa.Column("phase", sa.String(255)),
+    sa.Column("round", sa.Integer, nullable=False),
+    # blocked (open action items) | open | passed | rejected | withdrawn
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("outcome", sa.String(40)),
+    sa.Column("reason", sa.Text),
+    sa.Column("config_id", sa.Integer, sa.ForeignKey("gate_config.id"), nullable=False),
+    sa.Column("config", JsonType, nullable=False),  # the gate's settings as applied (overrides included)
+    sa.Column("submitter", sa.String(120)),
+    sa.Column("data", JsonType, nullable=False),  # the data under review when the gate opened
+    sa.Column("changes", JsonType),  # what changed in that data since the previous round
+    sa.Column("criteria", JsonType),  # entry criteria values seen when it opened
+    sa.Column("form_hash", sa.String(64), nullable=False),
+    sa.Column("opened_at", UtcDateTime(), nullable=False),
+    sa.Column("due_at", UtcDateTime()),
+    sa.Column("decided_at", UtcDateTime()),
+    # Next escalation step (remind, reassign, auto-decide) and how many were taken.
+    sa.Column("escalate_at", UtcDateTime()),
+    sa.Column("escalation_stage", sa.Integer, nullable=False, server_default="0"),
+    sa.Index(None, "instance_id", "gate"),
+    sa.Index(None, "state", "escalate_at"),
+)
+
+gate_decision = sa.Table(
+    "gate_decision",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("gate_id", sa.Integer, sa.ForeignKey("gate.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("task_id", sa.Integer),  # the approval task it was made on
+    sa.Column("user_name", sa.String(120), nullable=False),
+    sa.Column("on_behalf_of", sa.String(120)),
+    sa.Column("role", sa.String(120), nullable=False),
+    sa.Column("outcome", sa.String(40), nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("conditions", JsonType),
+    sa.Column("criteria", JsonType),
+    sa.Column("form_hash", sa.String(64), nullable=False),
+    sa.Column("signature", sa.String(255)),  # the stated meaning of an electronic signature
+    sa.Column("carried_over", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Index(None, "gate_id"),
+    sa.Index(None, "task_id", "user_name"),
+)
+
+action_item = sa.Table(
+    "action_item",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("instance_id", sa.Integer, sa.ForeignKey("instance.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("gate_id", sa.Integer, sa.ForeignKey("gate.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("owner", sa.String(120), nullable=False),
+    sa.Column("due", UtcDateTime()),
+    sa.Column("state", sa.String(20), nullable=False),  # open | closed
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("closed_at", UtcDateTime()),
+    sa.Column("closed_by", sa.String(120)),
+    sa.Column("note", sa.Text),
+    sa.Index(None, "instance_id", "state"),
+)
+
+delegation = sa.Table(
+    "delegation",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("delegator", sa.String(120), sa.ForeignKey("app_user.name", ondelete="CASCADE"), nullable=False),
+    sa.Column("delegate", sa.String(120), sa.ForeignKey("app_user.name", ondelete="CASCADE"), nullable=False),
+    sa.Column("task_id", sa.Integer),  # one approval task, or null for an out-of-office period
+    sa.Column("starts_at", UtcDateTime(), nullable=False),
+    sa.Column("ends_at", UtcDateTime()),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("revoked_at", UtcDateTime()),
+    sa.Index(None, "delegate"),
+    sa.Index(None, "delegator"),
 )
