@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from engine.adapters.repositories import (
     DefinitionRepository,
     EventRepository,
+    GateRepository,
     HumanTaskRepository,
     InstanceRepository,
     UserRepository,
@@ -30,6 +31,7 @@ class UnitOfWork:
         self.tasks = HumanTaskRepository(self.conn)
         self.events = EventRepository(self.conn)
         self.users = UserRepository(self.conn)
+        self.gates = GateRepository(self.conn)
         self._after_commit = []
         return self
 

@@ -105,6 +105,7 @@ def _task(row, candidates: list[str] | None = None) -> HumanTask:
         element_id=row.element_id, name=row.name, role=row.role, assignee=row.assignee, phase=row.phase,
         form=row.form, due=row.due, state=row.state, created_at=row.created_at, completed_at=row.completed_at,
         completed_by=row.completed_by, candidate_roles=candidates or [],
+        kind=row.kind, gate_id=row.gate_id, round=row.round,
     )
 
 
@@ -219,7 +220,7 @@ class InstanceRepository:
         c = t.instance.c
         query = sa.select(
             c.id, c.definition_id, c.key, c.version, c.business_key, c.state, c.phase, c.data, c.error,
-            c.started_by, c.created_at, c.updated_at, c.ended_at, c.cancel_reason,
+            c.started_by, c.created_at, c.updated_at, c.ended_at, c.cancel_reason, c.outcome,
         ).order_by(c.id.desc()).limit(limit).offset(offset)
         if state:
             query = query.where(c.state == state)
@@ -243,6 +244,7 @@ def to_instance(row, tasks: list[HumanTask]) -> Instance:
         business_key=row.business_key, state=row.state, phase=row.phase, data=row.data or {},
         error=row.error, started_by=row.started_by, created_at=row.created_at, updated_at=row.updated_at,
         ended_at=row.ended_at, cancel_reason=row.cancel_reason, tasks=tasks,
+        outcome=getattr(row, "outcome", None),
     )
 
 
@@ -274,8 +276,11 @@ class HumanTaskRepository:
                 visible.append(ht.c.assignee == user)
             query = query.where(sa.or_(*visible)) if visible else query.where(sa.false())
             if user is not None:
-                # A task claimed by someone else leaves the other role members' lists.
+                # A task claimed by someone else leaves the other role members' lists, and a gate
+                # approval leaves the list of whoever has already decided it.
                 query = query.where(sa.or_(ht.c.assignee.is_(None), ht.c.assignee == user))
+                query = query.where(~sa.exists().where(t.gate_decision.c.task_id == ht.c.id,
+                                                       t.gate_decision.c.user_name == user))
         rows = list(self.conn.execute(query))
         candidates = self._candidates([r.id for r in rows]) if rows else {}
         return [_task(r, candidates.get(r.id)) for r in rows]
@@ -395,3 +400,127 @@ class UserRepository:
     def members_of(self, role: str) -> list[str]:
         ur = t.user_role.c
         return list(self.conn.execute(sa.select(ur.user_name).where(ur.role_name == role)).scalars())
+
+
+class GateRepository:
+    """Gate configurations, gate rounds, decisions, action items and delegations."""
+
+    def __init__(self, conn: sa.Connection):
+        self.conn = conn
+
+    # -- configurations
+    def latest_config(self, process_key: str):
+        c = t.gate_config.c
+        return self.conn.execute(sa.select(t.gate_config).where(c.process_key == process_key)
+                                 .order_by(c.version.desc()).limit(1)).first()
+
+    def config(self, config_id: int):
+        return self.conn.execute(sa.select(t.gate_config).where(t.gate_config.c.id == config_id)).first()
+
+    def add_config(self, **values) -> int:
+        return self.conn.execute(sa.insert(t.gate_config).values(**values).returning(t.gate_config.c.id)).scalar_one()
+
+    # -- gate rounds
+    def add(self, **values) -> int:
+        return self.conn.execute(sa.insert(t.gate).values(**values).returning(t.gate.c.id)).scalar_one()
+
+    def get(self, gate_id: int, for_update: bool = False):
+        query = sa.select(t.gate).where(t.gate.c.id == gate_id)
+        return self.conn.execute(query.with_for_update() if for_update else query).first()
+
+    def for_instance(self, instance_id: int) -> list:
+        c = t.gate.c
+        return list(self.conn.execute(sa.select(t.gate).where(c.instance_id == instance_id).order_by(c.id)))
+
+    def rounds_of(self, instance_id: int, gate: str) -> list:
+        c = t.gate.c
+        return list(self.conn.execute(sa.select(t.gate).where(c.instance_id == instance_id, c.gate == gate)
+                                      .order_by(c.round)))
+
+    def update(self, gate_id: int, **values) -> None:
+        self.conn.execute(sa.update(t.gate).where(t.gate.c.id == gate_id).values(**values))
+
+    def blocked_for_instance(self, instance_id: int) -> list:
+        c = t.gate.c
+        return list(self.conn.execute(sa.select(t.gate).where(c.instance_id == instance_id, c.state == "blocked")))
+
+    def open_for_instance(self, instance_id: int) -> list:
+        c = t.gate.c
+        return list(self.conn.execute(sa.select(t.gate).where(c.instance_id == instance_id,
+                                                               c.state.in_(("open", "blocked")))))
+
+    def due_for_escalation(self, now: datetime, limit: int = 100) -> list:
+        c = t.gate.c
+        return list(self.conn.execute(sa.select(t.gate.c.id, c.instance_id).where(
+            c.state == "open", c.escalate_at.is_not(None), c.escalate_at <= now).order_by(c.escalate_at).limit(limit)))
+
+    # -- decisions
+    def add_decision(self, **values) -> int:
+        return self.conn.execute(sa.insert(t.gate_decision).values(**values)
+                                 .returning(t.gate_decision.c.id)).scalar_one()
+
+    def decisions(self, gate_id: int) -> list:
+        c = t.gate_decision.c
+        return list(self.conn.execute(sa.select(t.gate_decision).where(c.gate_id == gate_id).order_by(c.id)))
+
+    def decisions_for_gates(self, gate_ids: list[int]) -> dict[int, list]:
+        found: dict[int, list] = {}
+        if gate_ids:
+            c = t.gate_decision.c
+            for row in self.conn.execute(sa.select(t.gate_decision).where(c.gate_id.in_(gate_ids)).order_by(c.id)):
+                found.setdefault(row.gate_id, []).append(row)
+        return found
+
+    # -- approval tasks
+    def approval_tasks(self, gate_id: int) -> list:
+        ht = t.human_task.c
+        return list(self.conn.execute(sa.select(t.human_task).where(ht.gate_id == gate_id).order_by(ht.id)))
+
+    def set_approval_state(self, gate_id: int, state: str, at: datetime, task_ids: list[int] | None = None) -> None:
+        ht = t.human_task.c
+        query = sa.update(t.human_task).where(ht.gate_id == gate_id, ht.state == "ready")
+        if task_ids is not None:
+            query = query.where(ht.id.in_(task_ids))
+        self.conn.execute(query.values(state=state, completed_at=at))
+
+    def reroute_approvals(self, gate_id: int, role: str) -> None:
+        ht = t.human_task.c
+        self.conn.execute(sa.update(t.human_task).where(ht.gate_id == gate_id, ht.state == "ready")
+                          .values(role=role, assignee=None))
+
+    def completed_work(self, instance_id: int) -> list:
+        """(element id, phase, completed_by) of every task completed in the instance."""
+        ht = t.human_task.c
+        return list(self.conn.execute(sa.select(ht.element_id, ht.phase, ht.completed_by).where(
+            ht.instance_id == instance_id, ht.state == "completed", ht.completed_by.is_not(None))))
+
+    # -- action items
+    def add_action_items(self, rows: list[dict]) -> None:
+        if rows:
+            self.conn.execute(sa.insert(t.action_item), rows)
+
+    def action_items(self, instance_id: int) -> list:
+        c = t.action_item.c
+        return list(self.conn.execute(sa.select(t.action_item).where(c.instance_id == instance_id).order_by(c.id)))
+
+    def action_item(self, item_id: int):
+        return self.conn.execute(sa.select(t.action_item).where(t.action_item.c.id == item_id)).first()
+
+    def close_action_item(self, item_id: int, user: str, at: datetime, note: str | None) -> None:
+        self.conn.execute(sa.update(t.action_item).where(t.action_item.c.id == item_id)
+                          .values(state="closed", closed_by=user, closed_at=at, note=note))
+
+    # -- delegations
+    def add_delegation(self, **values) -> int:
+        return self.conn.execute(sa.insert(t.delegation).values(**values).returning(t.delegation.c.id)).scalar_one()
+
+    def active_delegations(self, now: datetime, *, delegate: str | None = None, task_id: int | None = None) -> list:
+        """Delegations in force now: out-of-office periods, and per-task ones for `task_id`."""
+        c = t.delegation.c
+        query = sa.select(t.delegation).where(
+            c.revoked_at.is_(None), c.starts_at <= now, sa.or_(c.ends_at.is_(None), c.ends_at > now),
+            sa.or_(c.task_id.is_(None), c.task_id == task_id) if task_id is not None else c.task_id.is_(None),
+        )
+        if delegate is not None:
+            query = query.where(c.delegate == delegate)
+        return list(self.conn.execute(query.order_by(c.id)))

@@ -1,7 +1,7 @@
 """Gate configuration: what a `*.gates.yaml` file says about each gate of a process.
 
 The file is validated against the published JSON Schema (docs/schemas/gates.schema.json) and
-then against the process it configures (`engine.domain.gate_config_check`); this module holds
+then against the process it configures (`engine.bpmn.gate_binding`); this module holds
 the plain records the rest of the engine works with, and how overrides apply to them.
 """
 from __future__ import annotations
@@ -76,6 +76,9 @@ class GateConfigSet:
     raw: dict[str, Any]  # the validated document (overrides apply to it)
     path: str = ""
     hash: str = ""
+    # Line of each key in the file ("gates.review.rule.quorum" -> 12), when read from a file:
+    # lets deploy-time checks name the line (engine.adapters.gate_files, engine.bpmn.gate_binding).
+    lines: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
 
 def from_document(doc: dict[str, Any]) -> dict[str, GateConfig]:

@@ -57,6 +57,9 @@ class HumanTask:
     completed_at: datetime | None = None
     completed_by: str | None = None
     candidate_roles: list[str] = field(default_factory=list)
+    kind: str = "task"  # "task", or "approval": an approver group's share of a gate decision
+    gate_id: int | None = None
+    round: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +79,9 @@ class HumanTask:
             "created_at": _iso(self.created_at),
             "completed_at": _iso(self.completed_at),
             "completed_by": self.completed_by,
+            "kind": self.kind,
+            "gate": self.gate_id,
+            "round": self.round,
         }
 
 
@@ -96,6 +102,7 @@ class Instance:
     ended_at: datetime | None
     cancel_reason: str | None
     tasks: list[HumanTask] = field(default_factory=list)
+    outcome: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +120,7 @@ class Instance:
             "updated_at": _iso(self.updated_at),
             "ended_at": _iso(self.ended_at),
             "cancel_reason": self.cancel_reason,
+            "outcome": self.outcome,
         }
 
 

@@ -71,8 +71,20 @@ def persist_step(app: Phasegate, uow, ctx: StepContext, live: LiveWorkflow, outc
                         "b_at": at, "b_by": actor if done_by_actor else None})
     uow.tasks.close(ctx.instance_id, closing)
 
+    if cancelled or any(spiff_id != completed_spiff_id for spiff_id in outcome.finished):
+        # A gate whose task went away without a decision (cancel, an interrupting event) is withdrawn.
+        for gate_row in uow.gates.open_for_instance(ctx.instance_id):
+            if cancelled or gate_row.spiff_task_id in outcome.finished:
+                uow.gates.update(gate_row.id, state="withdrawn", escalate_at=None, decided_at=at)
+
+    from engine.services.gates import open_ready_gates
+
+    gated = open_ready_gates(app, uow, ctx, outcome.ready, actor=actor, at=at,
+                             interactive=actor not in ("timer", "system"))
     new_rows, candidates = [], {}
     for ready in outcome.ready:
+        if ready.spiff_task_id in gated:
+            continue  # a gate: its approval tasks are already in the inbox
         info = ready.element
         route = routing.route(ready.roles, info.assignee, info.due, ready.data, at,
                               getattr(info, "assignee_expression", None))
