@@ -10,6 +10,7 @@ import functools
 import json
 import os
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -287,12 +288,22 @@ def show(ctx, instance_id, history, as_json):
     """Show an instance: state, current phase, open tasks and data."""
     from engine.services import instances
 
+    from engine.services import gates as gate_service
+
     inst = instances.show(ctx.app, instance_id).to_dict()
+    inst["phases"] = instances.phases(ctx.app, instance_id)
+    inst["gates"] = gate_service.gates_view(ctx.app, instance_id)
     if history:
         inst["history"] = [e.to_dict() for e in instances.history(ctx.app, instance_id)]
 
     def human(value):
         _print_instance(value)
+        if value["phases"]:
+            click.echo("  phases: " + " > ".join(p["phase"] + (" (current)" if p["state"] == "current" else "")
+                                                for p in value["phases"]))
+        for g in value["gates"]:
+            click.echo("  gate ", nl=False)
+            _print_gate(g)
         for e in value.get("history", []):
             click.echo(f"  #{e['seq']} {e['at']} {e['actor']} {e['type']} {e['element_id'] or ''} "
                        f"{' > '.join(e['payload'].get('path', []))}")
@@ -457,6 +468,139 @@ def complete(ctx, task_id, user, data, as_json):
     inst = instances.show(ctx.app, result.instance_id).to_dict()
     inst["path"] = result.path
     _emit(inst, as_json, _print_instance)
+
+
+# -- gates ------------------------------------------------------------------------------------
+
+def _print_gate(g: dict) -> None:
+    round_text = f" round {g['round']}" if g.get("round") else ""
+    outcome = f" -> {g['outcome']}" if g.get("outcome") else ""
+    click.echo(f"{g['gate']:<28} {g['state']}{round_text}{outcome}  phase={g.get('phase') or '-'}  rule: {g['rule']}")
+    for d in g.get("decisions", []):
+        who = d["user"] + (f" for {d['on_behalf_of']}" if d.get("on_behalf_of") else "")
+        click.echo(f"    {d['at'][:16]} {who}: {d['outcome']}" + (f" - {d['comment']}" if d.get("comment") else ""))
+    if g.get("eligible"):
+        click.echo(f"    may still decide: {', '.join(g['eligible'])}")
+    for e in g.get("excluded", []):
+        click.echo(f"    excluded: {e['user']} ({e['reason']})")
+    for item in g.get("action_items", []):
+        click.echo(f"    action item {item['id']} [{item['state']}] {item['text']} (owner {item['owner']})")
+
+
+@main.command()
+@click.argument("instance_id", type=int)
+@json_option
+@pass_ctx
+@handles_errors
+def gates(ctx, instance_id, as_json):
+    """The gates of an instance: state, round, rule, decisions, who may still decide and who may not."""
+    from engine.services import gates as gate_service
+
+    _emit(gate_service.gates_view(ctx.app, instance_id), as_json, lambda value: [_print_gate(g) for g in value])
+
+
+@main.command()
+@click.argument("task_id", type=int)
+@click.option("--user", "-u", required=True)
+@click.option("--outcome", "-o", required=True,
+              help="go | conditional-go | hold | recycle | kill | approve | reject | abstain | recuse")
+@click.option("--comment", "-c", help="Required for hold, recycle and kill.")
+@click.option("--conditions", help="Conditional Go: JSON list of {text, owner, due}, or @file.json.")
+@click.option("--on-behalf-of", help="Decide as the delegate of this approver.")
+@click.option("--sign", is_flag=True, help="Sign electronically: prompts for your password.")
+@click.option("--password", envvar="PHASEGATE_SIGNATURE_PASSWORD", hidden=True)
+@json_option
+@pass_ctx
+@handles_errors
+def decide(ctx, task_id, user, outcome, comment, conditions, on_behalf_of, sign, password, as_json):
+    """Record a decision on a gate approval task (the same checks as the web and the API)."""
+    from engine.services import gates as gate_service
+
+    parsed_conditions = None
+    if conditions:
+        text = Path(conditions[1:]).read_text(encoding="utf-8") if conditions.startswith("@") else conditions
+        try:
+            parsed_conditions = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"--conditions is not valid JSON: {exc.msg}", fields={"conditions": [exc.msg]})
+    if sign and not password:
+        password = click.prompt("Password (electronic signature)", hide_input=True)
+    result = gate_service.decide(ctx.app, task_id, user, outcome, comment=comment, conditions=parsed_conditions,
+                                 on_behalf_of=on_behalf_of, password=password)
+
+    def human(value):
+        state = f"decided: {value['outcome']}" if value["decided"] else "recorded; the gate is still open"
+        click.echo(f"gate {value['gate']} round {value['round']}: {state} ({value['reason']})")
+
+    _emit(result, as_json, human)
+
+
+@main.command()
+@click.argument("instance_id", type=int)
+@json_option
+@pass_ctx
+@handles_errors
+def actions(ctx, instance_id, as_json):
+    """Action items from Conditional Go decisions (the next gate waits until all are closed)."""
+    from engine.services import gates as gate_service
+
+    _emit(gate_service.action_items(ctx.app, instance_id), as_json,
+          lambda value: [click.echo(f"{i['id']:>4} [{i['state']}] {i['text']} (owner {i['owner']}, due {i['due'] or '-'})")
+                         for i in value])
+
+
+@main.command("close-action")
+@click.argument("item_id", type=int)
+@click.option("--user", "-u", required=True)
+@click.option("--note", help="How it was resolved.")
+@json_option
+@pass_ctx
+@handles_errors
+def close_action(ctx, item_id, user, note, as_json):
+    """Close an action item (its owner or an admin)."""
+    from engine.services import gates as gate_service
+
+    _emit(gate_service.close_action_item(ctx.app, item_id, user, note), as_json,
+          lambda i: click.echo(f"action item {i['id']} closed by {i['closed_by']}"))
+
+
+@main.command()
+@click.argument("task_id", type=int)
+@click.option("--user", "-u", required=True, help="The approver handing the decision on.")
+@click.option("--to", "to", required=True, help="Who decides in their place.")
+@json_option
+@pass_ctx
+@handles_errors
+def delegate(ctx, task_id, user, to, as_json):
+    """Delegate one gate approval; the delegate decides "on behalf of" you, checked against both."""
+    from engine.services import gates as gate_service
+
+    _emit(gate_service.delegate_task(ctx.app, task_id, user, to), as_json,
+          lambda v: click.echo(f"task {v['task']}: {v['delegate']} decides on behalf of {v['delegator']}"))
+
+
+@main.command("out-of-office")
+@click.argument("user")
+@click.option("--delegate", required=True)
+@click.option("--until", "until", required=True, help="ISO 8601 date/time the delegation ends.")
+@click.option("--from", "starts", help="ISO 8601 date/time it starts (default: now).")
+@json_option
+@pass_ctx
+@handles_errors
+def out_of_office(ctx, user, delegate, until, starts, as_json):
+    """A time-limited delegate for all of USER's gate decisions."""
+    from engine.services import gates as gate_service
+
+    def parse(value, name):
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput(f"--{name} '{value}' is not an ISO 8601 date/time", fields={name: ["ISO 8601"]})
+        return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+    result = gate_service.set_out_of_office(ctx.app, user, delegate, parse(until, "until"),
+                                            parse(starts, "from") if starts else None)
+    _emit(result, as_json, lambda v: click.echo(f"{v['delegate']} decides for {v['delegator']} until {v['until']}"))
 
 
 # -- users ------------------------------------------------------------------------------------

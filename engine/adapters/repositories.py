@@ -492,7 +492,7 @@ class GateRepository:
         """(element id, phase, completed_by) of every task completed in the instance."""
         ht = t.human_task.c
         return list(self.conn.execute(sa.select(ht.element_id, ht.phase, ht.completed_by).where(
-            ht.instance_id == instance_id, ht.state == "completed", ht.completed_by.is_not(None))))
+            ht.instance_id == instance_id, ht.state == "completed", ht.completed_by.is_not(None)).order_by(ht.id)))
 
     # -- action items
     def add_action_items(self, rows: list[dict]) -> None:

@@ -78,6 +78,22 @@ def show(app: Phasegate, instance_id: int) -> Instance:
         return to_instance(row, uow.tasks.open_for_instance(instance_id))
 
 
+def phases(app: Phasegate, instance_id: int) -> list[dict]:
+    """The phases the instance went through, in order, and the one it is in now."""
+    with app.uow() as uow:
+        row = uow.instances.get_row(instance_id)
+        if row is None:
+            raise NotFound(f"unknown instance {instance_id}")
+        seen: list[str] = []
+        for _element, phase, _user in uow.gates.completed_work(instance_id):
+            if phase and phase not in seen:
+                seen.append(phase)
+    current = row.phase if row.state == "running" else None
+    if current and current not in seen:
+        seen.append(current)
+    return [{"phase": p, "state": "current" if p == current else "done"} for p in seen]
+
+
 def list_instances(app: Phasegate, *, state: str | None = None, key: str | None = None,
                    business_key: str | None = None, limit: int = 200, offset: int = 0) -> list[Instance]:
     with app.uow() as uow:
@@ -153,4 +169,9 @@ def fire_due_timers(app: Phasegate, *, limit: int = 100) -> list[int]:
             persist_step(app, uow, _context(row), live, outcome, actor="timer", at=now, event_type="timer")
             uow.commit()
             moved.append(instance_id)
+    from engine.services.gates import escalate_due_gates
+
+    for escalation in escalate_due_gates(app, limit=limit):
+        if escalation["instance"] not in moved:
+            moved.append(escalation["instance"])
     return moved
