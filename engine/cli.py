@@ -89,6 +89,21 @@ def _unexpected_error_message(exc: Exception) -> str:
     return f"internal error: {type(exc).__name__}: {text} (set PHASEGATE_DEBUG=1 for details)"
 
 
+def _read_yaml_or_json(path: str, option: str) -> dict:
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidInput(f"{option}: no such file '{path}'", fields={option.lstrip("-"): ["file not found"]})
+    try:
+        value = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{option}: {path} is not valid YAML/JSON: {exc}", fields={option.lstrip("-"): [str(exc)]})
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{option}: expected a mapping of gate id to settings", fields={option.lstrip("-"): ["mapping"]})
+    return value
+
+
 def _read_data(value: str | None, option: str = "--data") -> dict:
     """JSON text, or @file holding JSON."""
     from engine.services.steps import parse_json_object
@@ -179,20 +194,29 @@ def check(path, forms_dir, as_json):
 @main.command()
 @click.argument("path", type=click.Path())
 @forms_option
+@click.option("--gate-overrides", type=click.Path(dir_okay=False),
+              help="YAML/JSON file {gate id: {setting: value}} overriding the gates file for this deployment.")
+@click.option("--apply-to-open-gates", is_flag=True,
+              help="A changed gate configuration also applies to gates already open (default: new gates only).")
 @user_option
 @json_option
 @pass_ctx
 @handles_errors
-def deploy(ctx, path, forms_dir, user, as_json):
-    """Deploy a BPMN file or a folder (BPMN, DMN, forms) as new definition versions."""
+def deploy(ctx, path, forms_dir, user, gate_overrides, apply_to_open_gates, as_json):
+    """Deploy a BPMN file or a folder (BPMN, DMN, forms, *.gates.yaml) as new versions."""
     from engine.services import definitions
 
-    deployed = definitions.deploy(ctx.app, path, user, forms_dir)
+    overrides = _read_yaml_or_json(gate_overrides, "--gate-overrides") if gate_overrides else None
+    deployed = definitions.deploy(ctx.app, path, user, forms_dir, gate_overrides=overrides,
+                                  apply_to_open_gates=apply_to_open_gates)
 
     def human(value):
         for d in value["deployed"]:
             status = "deployed" if d["new"] else "unchanged"
             click.echo(f"{status}: {d['key']} v{d['version']} ({d['hash'][:12]})")
+            if "gates" in d:
+                g = d["gates"]
+                click.echo(f"  gates: {'new configuration' if g['new'] else 'unchanged'} v{g['version']}")
 
     _emit({"deployed": deployed}, as_json, human)
 
@@ -242,16 +266,19 @@ def _print_task(task: dict, indent: str = "") -> None:
 @click.option("--business-key", "-b", help="Your own reference for the instance, e.g. a project code.")
 @click.option("--data", "-d", help="Initial data: a JSON object, or @file.json.")
 @click.option("--version", "version_", type=int, help="Start this version instead of the latest.")
+@click.option("--gate-overrides", help="JSON {gate id: {setting: value}}, or @file: settings the gates allow "
+                                       "an instance to change (their `overridable` list).")
 @user_option
 @json_option
 @pass_ctx
 @handles_errors
-def start(ctx, key, business_key, data, version_, user, as_json):
+def start(ctx, key, business_key, data, version_, gate_overrides, user, as_json):
     """Start an instance of process KEY (latest version) and run it until it waits."""
     from engine.services import instances
 
     inst = instances.start(ctx.app, key, data=_read_data(data), business_key=business_key, user=user,
-                           version=version_)
+                           version=version_,
+                           gate_overrides=_read_data(gate_overrides, "--gate-overrides") if gate_overrides else None)
     _emit(inst.to_dict(), as_json, _print_instance)
 
 

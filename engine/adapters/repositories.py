@@ -167,12 +167,13 @@ class InstanceRepository:
     def __init__(self, conn: sa.Connection):
         self.conn = conn
 
-    def add(self, *, definition: Definition, business_key: str | None, started_by: str, at: datetime) -> int:
+    def add(self, *, definition: Definition, business_key: str | None, started_by: str, at: datetime,
+            gate_overrides: dict | None = None) -> int:
         return self.conn.execute(
             sa.insert(t.instance).values(
                 definition_id=definition.id, key=definition.key, version=definition.version,
                 business_key=business_key, state="running", data={}, workflow="{}", revision=0,
-                started_by=started_by, created_at=at, updated_at=at,
+                started_by=started_by, created_at=at, updated_at=at, gate_overrides=gate_overrides,
             ).returning(t.instance.c.id)
         ).scalar_one()
 
@@ -397,6 +398,9 @@ class UserRepository:
             for r in self.conn.execute(sa.select(t.user).order_by(t.user.c.name))
         ]
 
+    def all_roles(self) -> list[str]:
+        return list(self.conn.execute(sa.select(t.role.c.name)).scalars())
+
     def members_of(self, role: str) -> list[str]:
         ur = t.user_role.c
         return list(self.conn.execute(sa.select(ur.user_name).where(ur.role_name == role)).scalars())
@@ -419,6 +423,16 @@ class GateRepository:
 
     def add_config(self, **values) -> int:
         return self.conn.execute(sa.insert(t.gate_config).values(**values).returning(t.gate_config.c.id)).scalar_one()
+
+    def reconfigure_open_gates(self, process_key: str, config_id: int, gates: dict) -> None:
+        """A deployment that applies to open gates: they take the new settings of their gate."""
+        c = t.gate.c
+        rows = self.conn.execute(sa.select(c.id, c.gate).join(t.instance, t.instance.c.id == c.instance_id).where(
+            t.instance.c.key == process_key, c.state.in_(("open", "blocked")))).all()
+        for gate_id, gate in rows:
+            if gate in gates:
+                self.conn.execute(sa.update(t.gate).where(c.id == gate_id).values(config_id=config_id,
+                                                                                 config=gates[gate]))
 
     # -- gate rounds
     def add(self, **values) -> int:

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from engine.domain.criteria import SAFE_FUNCTIONS
 from engine.domain.errors import Issue
 from engine.domain.gate_config import GateConfig, GateConfigSet
 from engine.domain.gates import NEGATIVE, OUTCOMES, POSITIVE, RULE_KINDS
@@ -47,10 +48,10 @@ __all__ = [
     "process_roles",
 ]
 
-# Names an entry criterion may use besides the process data.
-EXPRESSION_BUILTINS = frozenset({"len", "sum", "min", "max", "any", "all", "abs", "round", "True", "False", "None"})
-# Data Phasegate itself sets when it completes a gate task.
-GATE_DATA_NAMES = frozenset({"gate_outcome", "decision"})
+# Names an entry criterion may use besides the process data: what the evaluator provides.
+EXPRESSION_BUILTINS = frozenset(SAFE_FUNCTIONS)
+# Data Phasegate itself sets when it completes a gate task (engine.services.gates).
+GATE_DATA_NAMES = frozenset({"gate_outcome", "decision", "gate_round", "gate_reason"})
 
 _LIST_LIMIT = 20
 
@@ -247,7 +248,7 @@ def known_data_names(package: LoadedPackage, process: LoadedProcess) -> set[str]
     assigned by script tasks and spiff-arena pre/post-scripts (assignments, loop targets);
     Zeebe script result variables; data object ids and names; the start event's initiator
     variable; DMN output names and business rule result variables; multi-instance element
-    variables; plus `gate_outcome`, `decision` and `EXPRESSION_BUILTINS`.
+    variables; plus `GATE_DATA_NAMES` (gate_outcome, decision, ...) and `EXPRESSION_BUILTINS`.
     """
     names: set[str] = set(GATE_DATA_NAMES) | set(EXPRESSION_BUILTINS)
     for info in process.elements.values():

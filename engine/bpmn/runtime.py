@@ -111,6 +111,17 @@ def start_element_ids(process: LoadedProcess) -> list[str]:
     return [ts.bpmn_id for ts in process.spec.start.outputs if getattr(ts, "bpmn_id", None)]
 
 
+def _data_objects(workflow) -> dict:
+    """A workflow's BPMN data objects by id, and also by name where the name is a plain identifier
+    (designers write `risks` for `<dataObject id="risk_register" name="risks">`)."""
+    values = dict(workflow.data.get("data_objects") or {})
+    for object_id, spec in getattr(workflow.spec, "data_objects", {}).items():
+        name = getattr(spec, "bpmn_name", None)
+        if object_id in values and name and name.isidentifier():
+            values.setdefault(name, values[object_id])
+    return values
+
+
 def _element_id(task) -> str | None:
     return getattr(task.task_spec, "bpmn_id", None)
 
@@ -281,7 +292,16 @@ class Runtime:
         roles = list(info.roles)
         if not roles and info.roles_expression:
             roles = self._roles_from_expression(task, info.roles_expression)
-        return ReadyHumanTask(key, info, task.data, roles)
+        data = task.data
+        if info.gate:
+            # A gate reviews the process's data: its task data and the BPMN data objects in scope.
+            data = dict(task.data)
+            workflow = task.workflow
+            while workflow is not None:
+                for name, value in _data_objects(workflow).items():
+                    data.setdefault(name, value)
+                workflow = workflow.parent_workflow
+        return ReadyHumanTask(key, info, data, roles)
 
     @staticmethod
     def _roles_from_expression(task, expression: str) -> list[str]:
@@ -342,7 +362,7 @@ class Runtime:
             return None
         data = clean(source.data)
         for _wf_id, wf in all_workflows(workflow):
-            for name, value in (wf.data.get("data_objects") or {}).items():
+            for name, value in _data_objects(wf).items():
                 if value is not None:
                     data.setdefault(name, value)
         return data

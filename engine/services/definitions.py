@@ -6,10 +6,14 @@ import os
 from pathlib import Path
 
 from engine.bootstrap import DeployedProcess, Phasegate
+from engine.adapters.gate_files import find_gate_files, load_gate_config
 from engine.bpmn import loader
+from engine.bpmn.gate_binding import check_gate_config
 from engine.bpmn.package import LoadedPackage, LoadedProcess
 from engine.domain import clock
 from engine.domain.errors import Issue, ModelRejected, NotFound
+from engine.domain.events import canonical_json
+from engine.domain.gate_config import GateConfigSet, apply_overrides, from_document
 from engine.domain.model import Definition
 from engine.services.users import require_user
 
@@ -28,12 +32,16 @@ def forms_dir_for(path: Path, forms_dir: str | Path | None = None) -> Path | Non
     return None
 
 
-def check(path: str | Path, forms_dir: str | Path | None = None) -> tuple[LoadedPackage | None, list[Issue]]:
-    """Validate a file or folder without deploying; returns the package (if valid) and all issues."""
+def check(path: str | Path, forms_dir: str | Path | None = None,
+          known_roles: set[str] = frozenset()) -> tuple[LoadedPackage | None, list[Issue]]:
+    """Validate a file or folder (models, forms and gate files) without deploying."""
     path = Path(path)
     if not path.exists():
         return None, [Issue(str(path), None, None, "no such file or folder")]
-    return loader.check_path(path, forms_dir_for(path, forms_dir))
+    package, issues = loader.check_path(path, forms_dir_for(path, forms_dir))
+    if package is not None:
+        issues = issues + _gate_configs(path, package, set(known_roles), None)[1]
+    return package, issues
 
 
 def content_hash(files: dict[str, str]) -> str:
@@ -47,8 +55,47 @@ def _process_files(package: LoadedPackage, process: LoadedProcess) -> dict[str, 
     return {name: package.files[name] for name in process.files if name in package.files}
 
 
-def deploy(app: Phasegate, path: str | Path, user: str = "admin", forms_dir: str | Path | None = None) -> list[dict]:
-    """Deploy every executable process found at `path`; unchanged content makes no new version."""
+def _gate_configs(path: Path, package: LoadedPackage, known_roles: set[str],
+                  overrides: dict | None) -> tuple[dict[str, GateConfigSet], list[Issue]]:
+    """The gate configuration files deployed with `path`, checked against their processes.
+
+    Returns {process key: config} and every issue (errors reject the deployment). Deployment
+    overrides ({gate id: {key: value}}) may change any setting and are checked like the file.
+    """
+    configs: dict[str, GateConfigSet] = {}
+    issues: list[Issue] = []
+    base = path if path.is_dir() else path.parent
+    for file in find_gate_files(path):
+        name = file.relative_to(base).as_posix() if file.is_relative_to(base) else str(file)
+        try:
+            config = load_gate_config(file, name)
+            if overrides:
+                document = apply_overrides(config.raw, overrides, only_overridable=False)
+                config = GateConfigSet(config.process, from_document(document), document, config.path,
+                                       content_hash({name: canonical_json(document)}), config.lines)
+        except ModelRejected as rejected:
+            issues.extend(rejected.issues)
+            continue
+        except KeyError as exc:
+            issues.append(Issue(name, None, "gates", f"--gate-overrides: {exc.args[0]}"))
+            continue
+        roles = known_roles | set().union(*(set(i.roles) for p in package.processes for i in p.elements.values()))
+        issues.extend(check_gate_config(config, package, None, roles))
+        if config.process in configs:
+            issues.append(Issue(name, None, "process", f"a second gates file for process '{config.process}' "
+                                                       f"(the first is {configs[config.process].path})"))
+        configs[config.process] = config
+    return configs, issues
+
+
+def deploy(app: Phasegate, path: str | Path, user: str = "admin", forms_dir: str | Path | None = None, *,
+           gate_overrides: dict | None = None, apply_to_open_gates: bool = False) -> list[dict]:
+    """Deploy every executable process found at `path` and its gate configuration.
+
+    Unchanged content makes no new version — of the process, or of its gate configuration (a
+    gates file can change on its own: the new version applies to gates that open afterwards, or
+    also to open ones with `apply_to_open_gates`).
+    """
     path = Path(path)
     if not path.exists():
         raise ModelRejected([Issue(str(path), None, None, "no such file or folder")])
@@ -57,6 +104,10 @@ def deploy(app: Phasegate, path: str | Path, user: str = "admin", forms_dir: str
     deployed = []
     with app.uow() as uow:
         require_user(uow, user)
+        gate_configs, gate_issues = _gate_configs(path, package, set(uow.users.all_roles()), gate_overrides)
+        errors = [i for i in gate_issues if i.severity == "error"]
+        if errors:
+            raise ModelRejected(errors)
         deployment_id = None
         for process in package.processes:
             files = _process_files(package, process)
@@ -75,8 +126,25 @@ def deploy(app: Phasegate, path: str | Path, user: str = "admin", forms_dir: str
             uow.after_commit(lambda d=definition, p=process: app.remember_process(
                 DeployedProcess(d.id, d.key, d.version, p, dict(package.forms))))
             deployed.append({"key": process.key, "version": definition.version, "hash": digest, "new": True})
+        for entry in deployed:
+            config = gate_configs.get(entry["key"])
+            if config is not None:
+                entry["gates"] = _store_gate_config(uow, config, user, now, apply_to_open_gates)
         uow.commit()
     return deployed
+
+
+def _store_gate_config(uow, config: GateConfigSet, user: str, now, apply_to_open: bool) -> dict:
+    latest = uow.gates.latest_config(config.process)
+    if latest is not None and latest.hash == config.hash:
+        return {"version": latest.version, "hash": config.hash, "new": False}
+    version = latest.version + 1 if latest else 1
+    config_id = uow.gates.add_config(process_key=config.process, version=version, hash=config.hash,
+                                     path=config.path, document=config.raw, apply_to_open=apply_to_open,
+                                     deployed_by=user, deployed_at=now)
+    if apply_to_open:
+        uow.gates.reconfigure_open_gates(config.process, config_id, config.raw.get("gates") or {})
+    return {"version": version, "hash": config.hash, "new": True}
 
 
 def list_definitions(app: Phasegate, latest_only: bool = False) -> list[Definition]:

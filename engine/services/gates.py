@@ -242,6 +242,8 @@ def _eligibility(uow, gate_row, config: GateConfig, decisions, now: datetime):
         members = sorted(set(uow.users.members_of(routes[group.role])))
         people: list[tuple[str, str | None]] = []
         for member in members:
+            if member in history.voted:
+                continue  # decided already: listed with the decisions, neither eligible nor excluded
             if member in recused:
                 excluded.setdefault(member, "recused")
                 continue

@@ -27,7 +27,7 @@ def load_live(app: Phasegate, uow, instance_row) -> LiveWorkflow:
 
 
 def start(app: Phasegate, key: str, *, data: dict | None = None, business_key: str | None = None,
-          user: str = "admin", version: int | None = None) -> Instance:
+          user: str = "admin", version: int | None = None, gate_overrides: dict | None = None) -> Instance:
     """Start the latest (or a given) version of `key` and run it until it waits."""
     data = {} if data is None else data
     if not isinstance(data, dict):
@@ -43,8 +43,10 @@ def start(app: Phasegate, key: str, *, data: dict | None = None, business_key: s
                 raise NotFound(f"unknown version {version} of process definition '{key}'")
         deployed = deployed_process(app, uow, definition_row.id)
         data = _validate_start_form(deployed, data)
+        if gate_overrides:
+            _check_gate_overrides(uow, definition_row.key, gate_overrides)
         instance_id = uow.instances.add(definition=_as_definition(definition_row), business_key=business_key,
-                                        started_by=user, at=now)
+                                        started_by=user, at=now, gate_overrides=gate_overrides or None)
         live, outcome = app.runtime.start(deployed.process, data)
         ctx = StepContext(instance_id, 0, definition_row.key, business_key, None, 0, "0" * 64)
         persist_step(app, uow, ctx, live, outcome, actor=user, at=now, event_type="started",
@@ -53,6 +55,32 @@ def start(app: Phasegate, key: str, *, data: dict | None = None, business_key: s
                                              "hash": definition_row.hash}})
         uow.commit()
     return show(app, instance_id)
+
+
+def _check_gate_overrides(uow, process_key: str, overrides: dict) -> None:
+    """An instance may only change what each gate lists as `overridable`."""
+    from engine.domain.gate_config import apply_overrides, from_document
+
+    config = uow.gates.latest_config(process_key)
+    if config is None:
+        raise InvalidInput(f"process '{process_key}' has no gate configuration to override",
+                           fields={"gate_overrides": ["no gates"]})
+    from engine.adapters.gate_files import validate_gate_document
+
+    try:
+        document = apply_overrides(config.document, overrides, only_overridable=True)
+        problems = validate_gate_document(document, "gate overrides")
+        if problems:
+            raise InvalidInput("gate overrides are not valid settings: " + "; ".join(
+                f"{p.element_id}: {p.message}" for p in problems),
+                fields={p.element_id or "gate_overrides": [p.message] for p in problems})
+        from_document(document)
+    except KeyError as exc:
+        raise InvalidInput(str(exc.args[0]), fields={"gate_overrides": [str(exc.args[0])]})
+    except PermissionError as exc:
+        raise InvalidInput(str(exc), fields={"gate_overrides": [str(exc)]})
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"gate overrides are not valid settings: {exc}", fields={"gate_overrides": [str(exc)]})
 
 
 def _validate_start_form(deployed, data: dict) -> dict:
