@@ -23,7 +23,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from engine.bpmn import pruning
+from engine.bpmn import joins, pruning
 from engine.bpmn.package import ElementInfo, LoadedProcess
 from engine.bpmn.state import TOP, Codec, Changes, TaskRow, WorkflowState, all_workflows, restore_workflow
 from engine.domain import clock
@@ -49,6 +49,8 @@ class _EngineClockDatetime(datetime):
 # SpiffWorkflow's timer definitions call datetime.now(timezone.utc) directly; route them through
 # the engine clock (the module keeps every other datetime behaviour).
 spiff_timer.datetime = _EngineClockDatetime
+# Joins merge what each branch changed, not each branch's stale full copy (engine/bpmn/joins.py).
+joins.install()
 
 SCRIPT_GLOBALS = {
     "datetime": datetime,

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from engine.bootstrap import DeployedProcess, Phasegate
-from engine.adapters.gate_files import find_gate_files, load_gate_config
+from engine.adapters.gate_files import find_gate_files, load_gate_config, validate_gate_document
 from engine.bpmn import loader
 from engine.bpmn.gate_binding import check_gate_config
 from engine.bpmn.package import LoadedPackage, LoadedProcess
@@ -71,6 +71,10 @@ def _gate_configs(path: Path, package: LoadedPackage, known_roles: set[str],
             config = load_gate_config(file, name)
             if overrides:
                 document = apply_overrides(config.raw, overrides, only_overridable=False)
+                problems = validate_gate_document(document, f"{name} (with --gate-overrides)")
+                if problems:
+                    issues.extend(problems)
+                    continue
                 config = GateConfigSet(config.process, from_document(document), document, config.path,
                                        content_hash({name: canonical_json(document)}), config.lines)
         except ModelRejected as rejected:

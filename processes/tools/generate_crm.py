@@ -32,8 +32,9 @@ Modelling choices the engine relies on (see the report in the pull request):
   milestone reminders) kept in the workflow's ``data["data_objects"]`` and written through data
   associations by the recording scripts.
 * Side branches (milestone reminders, risks, change requests) end with a script that drops the
-  branch's copy of the task data once it is recorded: SpiffWorkflow merges every branch into
-  the final data at the process end, and a stale copy would overwrite newer values.
+  branch's own form fields once they are recorded in their register, so that a side branch's
+  `decision` or `comment` never lands in the project's data when the branches join at the end
+  (Phasegate's joins merge what each branch changed; data the branch only carried is left alone).
 """
 from __future__ import annotations
 
@@ -280,13 +281,10 @@ def build_model() -> Container:
                 "recovery": globals().get("recovery", ""),
                 "inform_sponsor": globals().get("inform_sponsor", False),
             }}]
-            # This branch carries a copy of the project data from when the timer fired. Drop it, so
-            # that the stale copy cannot overwrite newer values when the branches join at the end.
-            stale = [name for name in globals() if name not in ("overruns", "__builtins__")]
-            for name in stale:
-                del globals()[name]
-            del stale, name
-        """, doc="Appends the overrun to the phase overrun log and drops this branch's stale copy of the data.",
+            # Recorded in the overrun log: this branch's form fields must not reach the project data.
+            for name in {form_fields("crm_phase_overrun")!r}:
+                globals().pop(name, None)
+        """, doc="Appends the overrun to the phase overrun log and drops the reminder's form fields.",
                        data_inputs=[f"overruns_{key}_ref"], data_outputs=[f"overruns_{key}_ref"])
         process.end(f"end_{key}_overrun", PM, 0, "Overrun handled")
         process.chain(f"timer_{key}_overrun", f"remind_{key}_overrun", f"log_{key}_overrun", f"end_{key}_overrun")
@@ -621,12 +619,10 @@ def change_request_handler() -> Container:
             "status": ("approved" if decision == "approve" else "rejected") if needs_sponsor_approval
                       else recommendation,
         }]
-        # The change request is in the log now; drop this branch's copy of the form data.
-        stale = [name for name in globals() if name not in ("change_requests", "__builtins__")]
-        for name in stale:
-            del globals()[name]
-        del stale, name
-    """, doc="Appends the change request and its outcome to the change request log.",
+        # Recorded in the change request log: drop the handler's form fields.
+        for name in FORM_FIELDS:
+            globals().pop(name, None)
+    """.replace("FORM_FIELDS", repr(form_fields("crm_change_assessment") + form_fields("crm_change_approval"))), doc="Appends the change request and its outcome to the change request log.",
              data_inputs=["change_requests_ref"], data_outputs=["change_requests_ref"])
     c.end("change_recorded", PM, 6, "Change request recorded")
     c.chain("change_requested", "change_assess", "change_needs_approval")
@@ -659,12 +655,10 @@ def risk_handler() -> Container:
             "review_date": globals().get("review_date"),
             "reported": globals().get("risk_report"),
         }]
-        # The risk is in the register now; drop this branch's copy of the form data.
-        stale = [name for name in globals() if name not in ("risks", "__builtins__")]
-        for name in stale:
-            del globals()[name]
-        del stale, name
-    """, doc="Appends the assessed risk to the risk register.",
+        # Recorded in the risk register: drop the handler's form fields.
+        for name in FORM_FIELDS:
+            globals().pop(name, None)
+    """.replace("FORM_FIELDS", repr(form_fields("crm_risk_assessment"))), doc="Appends the assessed risk to the risk register.",
              data_inputs=["risks_ref"], data_outputs=["risks_ref"])
     c.end("risk_recorded", PM, 3, "Risk recorded")
     c.chain("risk_raised", "risk_assess", "risk_record", "risk_recorded")
@@ -1362,6 +1356,12 @@ def _extract_ui(schema: dict, ui: dict, key: str) -> None:
             _extract_ui(sub_schema, item_ui, sub_key)
         if item_ui:
             ui.setdefault(key, {})["items"] = item_ui
+
+
+def form_fields(name: str) -> list[str]:
+    """The field names a form submits (gate forms: decision and comment too)."""
+    form = next(f for f in build_forms() if f.name == name)
+    return (["decision", "comment"] if form.gate else []) + list(form.properties)
 
 
 def build_forms() -> list[Form]:
