@@ -10,7 +10,9 @@ process: crm_implementation        # optional; the CLI argument wins
 business_key: CRM-HAPPY
 start: {user: project-manager, data: {iterations: 3}}
 steps:
-  - task: kickoff_define_goals     # element id of a task that must be ready now
+  - task: kickoff_define_goals     # element id of a task that must be ready now (or a gate: its
+                                   # approvers decide; `outcome:` or data.decision, or `decisions:`
+                                   # [{user, outcome, comment, conditions}] one by one)
     user: project-manager          # optional: default is a user holding the task's role
     data: {goals: [...]}
   - repeat: 3                      # the nested steps, three times; "{round}" in strings -> 1, 2, 3
@@ -56,6 +58,14 @@ _STEP = {
         "repeat": {"type": "integer", "minimum": 1, "maximum": 1000},
         "steps": {"type": "array", "items": {"$ref": "#/$defs/step"}},
         "note": {"type": "string"},
+        "outcome": {"type": "string"},
+        "comment": {"type": "string"},
+        "conditions": {"type": "array"},
+        "decisions": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False,
+            "properties": {"user": {"type": "string"}, "outcome": {"type": "string"}, "comment": {"type": "string"},
+                           "conditions": {"type": "array"}, "on_behalf_of": {"type": "string"},
+                           "password": {"type": "string"}}}},
     },
     "additionalProperties": False,
 }
@@ -211,6 +221,9 @@ def _complete_step(app: Phasegate, run: ScenarioRun, label: str, step: dict, cur
             f"step {label}: task '{wanted}' is not ready; ready now: "
             f"{', '.join(t.element_id for t in current.tasks) or 'nothing'}; path so far: {' > '.join(run.path)}")
     task = ready[0]
+    if task.kind == "approval":
+        _decide_step(app, run, label, step, current, wanted)
+        return
     user = step.get("user") or _default_user(app, task.candidate_roles or ([task.role] if task.role else []))
     try:
         tasks.complete(app, task.id, user, step.get("data", {}))
@@ -220,3 +233,71 @@ def _complete_step(app: Phasegate, run: ScenarioRun, label: str, step: dict, cur
         raise ScenarioFailed(f"step {label}: task '{wanted}': {exc.message}") from exc
     run.path.append(wanted)
     run.log.append(f"step {label}: {wanted} by {user}")
+
+
+def _outcome_of(step: dict) -> str:
+    """A gate step's outcome: `outcome:`, else the form's decision (approve -> go, reject -> recycle)."""
+    if step.get("outcome"):
+        return step["outcome"]
+    decision = (step.get("data") or {}).get("decision", "approve")
+    return {"approve": "go", "reject": "recycle"}.get(decision, decision)
+
+
+def _decide_step(app: Phasegate, run: ScenarioRun, label: str, step: dict, current, wanted: str) -> None:
+    """A gate: the listed `decisions:` in turn, or else eligible approvers deciding the step's
+    outcome one after another until the gate's rule is decided."""
+    from engine.services import gates
+
+    planned = list(step.get("decisions") or [])
+    data = step.get("data") or {}
+    default = {"outcome": _outcome_of(step), "comment": step.get("comment") or data.get("comment"),
+               "conditions": step.get("conditions"), "user": step.get("user")}
+    for _ in range(50):
+        view = next((g for g in gates.gates_view(app, current.id)
+                     if g.get("element_id") == wanted and g["state"] == "open"), None)
+        if view is None:
+            raise ScenarioFailed(f"step {label}: gate '{wanted}' is not open")
+        if step.get("decisions"):
+            if not planned:
+                raise ScenarioFailed(f"step {label}: gate '{wanted}' is still open after the listed decisions "
+                                     f"(may still decide: {', '.join(view['eligible']) or 'nobody'})")
+            decision = {**default, "user": None, **planned.pop(0)}
+        else:
+            decision = default
+            default = {**default, "user": None}  # a named user decides first; others follow
+        user = decision.get("user") or _eligible_user(view, wanted)
+        task = _approval_for(app, current.id, wanted, user)
+        if task is None:
+            raise ScenarioFailed(f"step {label}: gate '{wanted}': no approval task of {user}'s roles is open")
+        try:
+            result = gates.decide(app, task.id, user, decision["outcome"], comment=decision.get("comment"),
+                                  conditions=decision.get("conditions"), on_behalf_of=decision.get("on_behalf_of"),
+                                  password=decision.get("password"))
+        except PhasegateError as exc:
+            raise ScenarioFailed(f"step {label}: gate '{wanted}': {user}: {exc.message}") from exc
+        run.log.append(f"step {label}: {wanted}: {user} decided {decision['outcome']}")
+        if result["decided"]:
+            run.path.append(wanted)
+            return
+    raise ScenarioFailed(f"step {label}: gate '{wanted}' was not decided")
+
+
+def _eligible_user(view: dict, element_id: str) -> str:
+    """Someone who may still decide the gate: preferably the demo user named after a waited-on role."""
+    for role, people in (view.get("waiting_on") or {}).items():
+        if user_name_for(role) in people:
+            return user_name_for(role)
+    if view["eligible"]:
+        return view["eligible"][0]
+    excluded = "; ".join(f"{e['user']}: {e['reason']}" for e in view.get("excluded", []))
+    raise ScenarioFailed(f"gate '{element_id}': nobody may decide" + (f" ({excluded})" if excluded else ""))
+
+
+def _approval_for(app: Phasegate, instance_id: int, element_id: str, user: str):
+    """The approval task `user` would decide on: one routed to a role they hold."""
+    mine = [t for t in tasks.list_tasks(app, user=user, instance_id=instance_id)
+            if t.element_id == element_id and t.kind == "approval"]
+    if mine:
+        return mine[0]
+    approvals = [t for t in instances.show(app, instance_id).tasks if t.element_id == element_id]
+    return approvals[0] if approvals else None  # a delegate acts on their delegator's task
