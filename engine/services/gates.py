@@ -159,7 +159,10 @@ def _open_gate(app, uow, ctx, task, config_row, config: GateConfig, body: dict, 
         log.info("gate %s of instance %s escalated to %s after %s rounds", config.gate, ctx.instance_id,
                  config.rework.escalate_to, config.rework.max_rounds)
     if not blocked:
-        _create_approvals(uow, ctx, task, gate_row_id, round_no, approvers, config, at)
+        _create_approvals(uow, ctx, spiff_task_id=task.spiff_task_id, element_id=task.element.element_id,
+                          phase=task.element.phase, form=task.element.form,
+                          title=config.title or task.element.name or config.gate, gate_row_id=gate_row_id,
+                          round_no=round_no, approvers=approvers, config=config, at=at)
     if config.rework.votes == "carry_over" and previous:
         _carry_over(uow, previous[-1], gate_row_id, at)
     return gate_row_id
@@ -174,14 +177,15 @@ def _form_of(app, uow, instance_id: int, form_name: str | None) -> dict | None:
     return deployed_process(app, uow, definition_id).forms.get(form_name)
 
 
-def _create_approvals(uow, ctx, task, gate_row_id: int, round_no: int, approvers, config: GateConfig, at):
+def _create_approvals(uow, ctx, *, spiff_task_id: str, element_id: str, phase: str | None, form: str | None,
+                      title: str, gate_row_id: int, round_no: int, approvers, config: GateConfig, at):
+    """One approval task per approver group, routed to the group's role."""
     due = at + parse_duration(config.due) if config.due and parse_duration(config.due) else None
-    title = config.title or task.element.name or config.gate
     rows = [{
-        "instance_id": ctx.instance_id, "spiff_task_id": task.spiff_task_id, "process_key": ctx.process_key,
-        "business_key": ctx.business_key, "element_id": task.element.element_id,
+        "instance_id": ctx.instance_id, "spiff_task_id": spiff_task_id, "process_key": ctx.process_key,
+        "business_key": ctx.business_key, "element_id": element_id,
         "name": f"{title} ({group.role}{', round ' + str(round_no) if round_no > 1 else ''})",
-        "role": group.role, "assignee": None, "phase": task.element.phase, "form": task.element.form,
+        "role": group.role, "assignee": None, "phase": phase, "form": form,
         "due": due, "state": "ready", "created_at": at, "kind": "approval", "gate_id": gate_row_id,
         "round": round_no,
     } for group in approvers]
@@ -546,12 +550,12 @@ def close_action_item(app: Phasegate, item_id: int, user: str, note: str | None 
         append_event(uow, instance_row, actor=user, at=now, event_type="action_item_closed",
                      payload={"item": item_id, "text": item.text, "note": note})
         if not [i for i in uow.gates.action_items(item.instance_id) if i.state == "open"]:
-            _unblock(uow, instance_row, now)
+            _unblock(app, uow, instance_row, now)
         uow.commit()
         return _item(uow.gates.action_item(item_id))
 
 
-def _unblock(uow, instance_row, at: datetime) -> None:
+def _unblock(app, uow, instance_row, at: datetime) -> None:
     """All action items are closed: gates waiting on them open now."""
     from engine.services.steps import StepContext
 
@@ -560,19 +564,16 @@ def _unblock(uow, instance_row, at: datetime) -> None:
     for gate_row in uow.gates.blocked_for_instance(instance_row.id):
         config = gate_from_dict(gate_row.gate, gate_row.config)
         steps = _escalation_steps(config)
-
-        class _Ready:  # the pieces of a ready task that approvals need
-            spiff_task_id = gate_row.spiff_task_id
-
-            class element:
-                element_id = gate_row.element_id
-                phase = gate_row.phase
-                form = None
-                name = config.title
-
         uow.gates.update(gate_row.id, state="open", opened_at=at,
                          escalate_at=(at + steps[0][1]) if steps else None)
-        _create_approvals(uow, ctx, _Ready, gate_row.id, gate_row.round, list(config.approvers), config, at)
+        from engine.services.definitions import deployed_process
+
+        element = deployed_process(app, uow, instance_row.definition_id).process.elements.get(gate_row.element_id)
+        form = element.form if element is not None else None
+        _create_approvals(uow, ctx, spiff_task_id=gate_row.spiff_task_id, element_id=gate_row.element_id,
+                          phase=gate_row.phase, form=form, title=config.title or gate_row.gate,
+                          gate_row_id=gate_row.id, round_no=gate_row.round, approvers=list(config.approvers),
+                          config=config, at=at)
 
 
 # -- delegation -------------------------------------------------------------------------------
