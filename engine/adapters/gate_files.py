@@ -29,6 +29,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from engine.domain.errors import Issue, ModelRejected
+from engine.domain.gate_config import key_path, line_of  # noqa: F401  (re-exported)
 from engine.domain.gate_config import GateConfigSet, from_document
 
 __all__ = [
@@ -53,39 +54,6 @@ _MAX_DEPTH = 64
 
 
 # --------------------------------------------------------------------------- keys and lines
-
-
-def key_path(parts: Iterable[str | int]) -> str:
-    """("gates", "review", "approvers", 0, "role") -> "gates.review.approvers[0].role"."""
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
-
-
-_KEY_PART = re.compile(r"\[(\d+)\]$|\.([^.\[]+)$|^([^.\[]+)$")
-
-
-def _parent_key(key: str) -> str | None:
-    match = _KEY_PART.search(key)
-    if not match or match.start() == 0:
-        return None
-    return key[: match.start()]
-
-
-def line_of(lines: dict[str, int] | None, key: str | None) -> int | None:
-    """The line of `key`, else of the nearest enclosing key that has one (None without lines)."""
-    if not lines:
-        return None
-    current = key
-    while current:
-        if current in lines:
-            return lines[current]
-        current = _parent_key(current)
-    return lines.get("")
 
 
 # --------------------------------------------------------------------------- the schema

@@ -15,13 +15,12 @@ Public API: `check_gate_config`, `known_data_names`, `process_roles`, `expressio
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from engine.domain.criteria import SAFE_FUNCTIONS
 from engine.domain.errors import Issue
-from engine.domain.gate_config import GateConfig, GateConfigSet
+from engine.domain.gate_config import GateConfig, GateConfigSet, line_of
 from engine.domain.gates import NEGATIVE, OUTCOMES, POSITIVE, RULE_KINDS
 from engine.domain.routing import parse_duration
 
@@ -63,25 +62,6 @@ def _listing(names: Iterable[str], limit: int = _LIST_LIMIT) -> str:
     if len(ordered) > limit:
         return ", ".join(ordered[:limit]) + f", … ({len(ordered) - limit} more)"
     return ", ".join(ordered)
-
-
-_KEY_TAIL = re.compile(r"(\[\d+\]|\.[^.\[]+)$")
-
-
-def _line_of(lines: dict[str, int] | None, key: str) -> int | None:
-    """The line of a key path (`gates.g.approvers[0].role`), else of its nearest parent that has one.
-
-    The key format is `engine.adapters.gate_files.key_path`'s (kept in step with `line_of` there).
-    """
-    if not lines:
-        return None
-    current = key
-    while current:
-        if current in lines:
-            return lines[current]
-        match = _KEY_TAIL.search(current)
-        current = current[: match.start()] if match and match.start() > 0 else ""
-    return lines.get("")
 
 
 # --------------------------------------------------------------------------- the BPMN XML
@@ -441,7 +421,7 @@ class _Checker:
         self._data_names: set[str] | None = None
 
     def add(self, key: str, message: str, severity: str = "error") -> None:
-        self.issues.append(Issue(self.path, _line_of(self.lines, key), key, message, severity))
+        self.issues.append(Issue(self.path, line_of(self.lines, key), key, message, severity))
 
     def warn(self, key: str, message: str) -> None:
         self.add(key, message, "warning")
@@ -692,7 +672,7 @@ def check_gate_config(config: GateConfigSet, package: LoadedPackage, process: Lo
     path = config.path or f"{config.process}.gates.yaml"
     keys = {p.key: p for p in package.processes}
     if config.process not in keys:
-        return [Issue(path, _line_of(lines, "process"), "process",
+        return [Issue(path, line_of(lines, "process"), "process",
                       f"process '{config.process}' is not in the package (its processes: {_listing(keys)})")]
     target = process if process is not None and process.key == config.process else keys[config.process]
     issues = _Checker(config, package, target, known_roles, lines).check()

@@ -7,6 +7,8 @@ the plain records the rest of the engine works with, and how overrides apply to 
 from __future__ import annotations
 
 import copy
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,3 +146,38 @@ def apply_overrides(doc: dict[str, Any], overrides: dict[str, Any], *, only_over
                                       f"(overridable: {', '.join(sorted(allowed)) or 'nothing'})")
             gates[gate_id][key] = copy.deepcopy(value)
     return merged
+
+
+# -- key paths in a gates document (how issues name a setting, and find its line) ----------------
+
+def key_path(parts: Iterable[str | int]) -> str:
+    """("gates", "review", "approvers", 0, "role") -> "gates.review.approvers[0].role"."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+_KEY_PART = re.compile(r"\[(\d+)\]$|\.([^.\[]+)$|^([^.\[]+)$")
+
+
+def _parent_key(key: str) -> str | None:
+    match = _KEY_PART.search(key)
+    if not match or match.start() == 0:
+        return None
+    return key[: match.start()]
+
+
+def line_of(lines: dict[str, int] | None, key: str | None) -> int | None:
+    """The line of `key`, else of the nearest enclosing key that has one (None without lines)."""
+    if not lines:
+        return None
+    current = key
+    while current:
+        if current in lines:
+            return lines[current]
+        current = _parent_key(current)
+    return lines.get("")

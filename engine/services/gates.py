@@ -78,12 +78,18 @@ def _escalation_steps(config: GateConfig) -> list[tuple[str, timedelta]]:
     return sorted(steps, key=lambda s: s[1])
 
 
+# What the gate itself writes into the instance data when it is decided: not part of the work
+# under review, so not a "change" the reviewers of the next round need to see.
+_GATE_RESULT_KEYS = frozenset({"gate_outcome", "decision", "gate_round", "gate_reason"})
+
+
 def _diff(previous: dict | None, current: dict) -> dict | None:
     """What changed in the reviewed data since the previous round (top-level keys)."""
     if previous is None:
         return None
     changed = {k: {"before": previous.get(k), "after": current.get(k)}
-               for k in sorted(set(previous) | set(current)) if previous.get(k) != current.get(k)}
+               for k in sorted((set(previous) | set(current)) - _GATE_RESULT_KEYS)
+               if previous.get(k) != current.get(k)}
     return changed
 
 
@@ -216,8 +222,10 @@ def _history(uow, gate_row, decisions) -> GateHistory:
     for other in uow.gates.rounds_of(gate_row.instance_id, gate_row.gate):
         if other.round < gate_row.round:
             earlier.update(d.on_behalf_of or d.user_name for d in uow.gates.decisions(other.id))
-    voted = {d.on_behalf_of or d.user_name for d in decisions if not d.carried_over}
-    voted |= {d.user_name for d in decisions if not d.carried_over}
+    # Carried-over approvals (rework `carry_over`) are their approvers' vote in this round too:
+    # one vote per person, so they are not eligible again (they "need not decide again").
+    voted = {d.on_behalf_of or d.user_name for d in decisions}
+    voted |= {d.user_name for d in decisions}
     return GateHistory(submitter=gate_row.submitter, completers=completers, phase_participants=phase_participants,
                        earlier_round_deciders=earlier, voted=voted)
 
@@ -241,8 +249,14 @@ def _eligibility(uow, gate_row, config: GateConfig, decisions, now: datetime):
     routes = _approval_roles(uow, gate_row)
     eligible: dict[str, list[tuple[str, str | None]]] = {}
     excluded: dict[str, str] = {}
-    delegations = uow.gates.active_delegations(now)
+    # Out-of-office delegations apply to every group; a per-task delegation (delegate_task) only
+    # to the group whose approval task it names.
+    task_of_group = {group.role: task.id
+                     for group, task in zip(config.approvers, uow.gates.approval_tasks(gate_row.id))}
+    out_of_office = uow.gates.active_delegations(now)
     for group in config.approvers:
+        task_id = task_of_group.get(group.role)
+        delegations = out_of_office if task_id is None else uow.gates.active_delegations(now, task_id=task_id)
         members = sorted(set(uow.users.members_of(routes[group.role])))
         people: list[tuple[str, str | None]] = []
         for member in members:

@@ -136,15 +136,21 @@ def history(app: Phasegate, instance_id: int) -> list[Event]:
         return uow.events.for_instance(instance_id)
 
 
+def _locked_instance(uow, instance_id: int, user: str):
+    """The instance row, locked for this command, after checking the acting user exists."""
+    require_user(uow, user)
+    row = uow.instances.get_row(instance_id, for_update=True)
+    if row is None:
+        raise NotFound(f"unknown instance {instance_id}")
+    return row
+
+
 def cancel(app: Phasegate, instance_id: int, *, reason: str, user: str = "admin") -> Instance:
     if not reason or not reason.strip():
         raise InvalidInput("a reason is required to cancel an instance", fields={"reason": ["required"]})
     now = clock.now()
     with app.uow() as uow:
-        require_user(uow, user)
-        row = uow.instances.get_row(instance_id, for_update=True)
-        if row is None:
-            raise NotFound(f"unknown instance {instance_id}")
+        row = _locked_instance(uow, instance_id, user)
         if row.state in ("completed", "cancelled"):
             raise Conflict(f"instance {instance_id} is already {row.state}")
         live = load_live(app, uow, row)
@@ -163,10 +169,7 @@ def send_message(app: Phasegate, instance_id: int, name: str, data: dict | None 
         raise InvalidInput("message data must be a JSON object", fields={"data": ["expected an object"]})
     now = clock.now()
     with app.uow() as uow:
-        require_user(uow, user)
-        row = uow.instances.get_row(instance_id, for_update=True)
-        if row is None:
-            raise NotFound(f"unknown instance {instance_id}")
+        row = _locked_instance(uow, instance_id, user)
         if row.state != "running":
             raise Conflict(f"instance {instance_id} is {row.state}: it cannot receive messages")
         live = load_live(app, uow, row)
