@@ -5,7 +5,7 @@ PYTHON ?= python3
 PIP := $(PYTHON) -m pip --disable-pip-version-check
 HOST ?= 127.0.0.1
 PORT ?= 5000
-# Extra pytest arguments, e.g. make test PYTEST_ARGS="-n 2" or PYTEST_ARGS="-m 'not browser'".
+# Extra pytest arguments, e.g. make test PYTEST_ARGS="-m 'not browser'" (the suite runs on 2 workers: pytest-xdist).
 PYTEST_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 
@@ -69,7 +69,7 @@ chromium:
 
 test: export PHASEGATE_CHROMIUM ?= $(CHROMIUM)
 test: install-test assets chromium
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -n 2 $(PYTEST_ARGS)
 
 bench: install
 	$(PYTHON) bench/engine.py --quick

@@ -545,7 +545,12 @@ def decide(ctx, task_id, user, outcome, comment, conditions, on_behalf_of, sign,
 
     parsed_conditions = None
     if conditions:
-        text = Path(conditions[1:]).read_text(encoding="utf-8") if conditions.startswith("@") else conditions
+        text = conditions
+        if conditions.startswith("@"):
+            path = Path(conditions[1:])
+            if not path.is_file():
+                raise InvalidInput(f"--conditions: no such file '{path}'", fields={"conditions": ["file not found"]})
+            text = path.read_text(encoding="utf-8")
         try:
             parsed_conditions = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -705,6 +710,64 @@ def demo_users(ctx, password, as_json):
 
     created = demo.create_demo_users(ctx.app, password)
     _emit([u.to_dict() for u in created], as_json, lambda value: [_print_user(u) for u in value])
+
+
+# -- API tokens -------------------------------------------------------------------------------
+
+@main.group()
+def tokens():
+    """Personal API tokens (Authorization: Bearer <token>); stored as SHA-256, revocable."""
+
+
+def _print_token(t: dict) -> None:
+    state = "active" if t["active"] else f"revoked {t['revoked_at']}"
+    click.echo(f"{t['id']:>4}  {t['prefix']}…  {t['name']:<24} {t['user']:<16} created {t['created_at']}  "
+               f"last used {t['last_used_at'] or '-'}  {state}")
+
+
+@tokens.command("create")
+@click.argument("user")
+@click.option("--name", "-n", required=True, help="What the token is for, e.g. 'CI pipeline'.")
+@json_option
+@pass_ctx
+@handles_errors
+def tokens_create(ctx, user, name, as_json):
+    """Create a token for USER and print it once (it cannot be shown again)."""
+    from engine.services import auth
+
+    plain, record = auth.create_token(ctx.app, user, name)
+
+    def human(value):
+        click.echo(value["token"])
+        click.echo(f"token {value['id']} for {value['user']} ({value['name']}): copy it now, "
+                   "it is not shown again", err=True)
+
+    _emit({"token": plain, **record.to_dict()}, as_json, human)
+
+
+@tokens.command("list")
+@click.argument("user")
+@json_option
+@pass_ctx
+@handles_errors
+def tokens_list(ctx, user, as_json):
+    """List USER's tokens (prefix, name, last use, revoked or not; never the token)."""
+    from engine.services import auth
+
+    _emit([t.to_dict() for t in auth.list_tokens(ctx.app, user)], as_json,
+          lambda value: [_print_token(t) for t in value])
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@json_option
+@pass_ctx
+@handles_errors
+def tokens_revoke(ctx, token_id, as_json):
+    """Revoke token TOKEN_ID: it stops working at once."""
+    from engine.services import auth
+
+    _emit(auth.revoke_token(ctx.app, token_id).to_dict(), as_json, _print_token)
 
 
 # -- web --------------------------------------------------------------------------------------

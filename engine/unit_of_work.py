@@ -14,6 +14,7 @@ from engine.adapters.repositories import (
     GateRepository,
     HumanTaskRepository,
     InstanceRepository,
+    TokenRepository,
     UserRepository,
 )
 
@@ -32,6 +33,7 @@ class UnitOfWork:
         self.events = EventRepository(self.conn)
         self.users = UserRepository(self.conn)
         self.gates = GateRepository(self.conn)
+        self.tokens = TokenRepository(self.conn)
         self._after_commit = []
         return self
 

@@ -1,10 +1,13 @@
 """The flagship process (processes/crm_implementation.bpmn) driven end to end by its scenario files.
 
-Every scenario in processes/scenarios/ runs through the real engine on SQLite and PostgreSQL
-(`db_url`) and must take exactly the path written down here (not derived from a run): the
-completed tasks in completion order, the role each task was routed to, the phase it belongs
-to, who completed it, and the final state and data (iteration count, review rounds, migration
-rehearsals, knowledge base, risk register and change request log).
+Every scenario in processes/scenarios/ that completes the project runs through the real engine,
+with the real gate configuration (processes/crm_implementation.gates.yaml), on SQLite and
+PostgreSQL (`db_url`) and must take exactly the path written down here (not derived from a run):
+the completed tasks and gate decisions in order, the role each was routed to (for a gate: the
+approver group), the phase it belongs to, who did it, and the final state and data (iteration
+count, review rounds, migration rehearsals, knowledge base, risk register and change request
+log). The gates themselves - outcomes, rounds, action items, kills, entry criteria, separation
+of duties - are tested in tests/test_flagship_gates.py.
 
 Also here: a restart in the middle of build iteration 2 (a new `Phasegate` with empty caches
 continues the instance and ends exactly as an uninterrupted run), every crm_* form rejecting
@@ -29,7 +32,7 @@ from engine.domain import clock
 from engine.domain.clock import FrozenClock
 from engine.domain.errors import InvalidInput
 from engine.domain.forms import validate_submission
-from engine.services import definitions, demo, instances, scenarios, tasks, users
+from engine.services import definitions, demo, gates, instances, scenarios, tasks, users
 from engine.services.scenarios import ScenarioFailed
 from tests.test_cli import phasegate_command
 
@@ -47,7 +50,8 @@ DEMO_USER = {SP: "sponsor", PM: "project-manager", BC: "business-consultant", TL
              QL: "quality-lead", TR: "trainer", KU: "key-user"}
 
 # Every user task of the flagship: the role (lane) it is routed to and its phase (None: the
-# risk and change request handlers, which can run during any phase).
+# risk and change request handlers, which can run during any phase). A gate task is not routed
+# itself: its approval tasks go to its approver groups (GATE_DECIDERS); its lane is listed here.
 TASKS = {
     # Kickoff
     "kickoff_define_goals": (PM, "Kickoff"),
@@ -120,6 +124,41 @@ TASKS = {
     "change_assess": (PM, None),
     "gate_change_approval": (SP, None),
 }
+
+# Who decides each gate when it passes (go), in the order the scenario runner asks them: the
+# approver groups of processes/crm_implementation.gates.yaml, one demo user each.
+GATE_DECIDERS = {
+    "gate_charter_approval": [SP],
+    "gate_requirements_signoff": [SP, BC],
+    "gate_selection_approval": [SP],
+    "gate_design_review": [KU, QL],
+    "gate_quality_review": [QL],
+    "gate_go_no_go": [SP],
+    "gate_golive_signoff": [SP],
+    "gate_final_acceptance": [SP],
+    "gate_change_approval": [SP],
+}
+
+
+def with_decisions(path: list[str], rounds: dict[tuple[str, int], list[str]] | None = None):
+    """The path with each gate round expanded into its decisions: (element, role, phase, user).
+
+    A gate appears on the path once per decided round; `rounds` names the deciding groups of a
+    round that is not decided the default way, by (gate element, n-th time on the path), e.g.
+    a Recycle vetoed by the Sponsor alone.
+    """
+    rounds = rounds or {}
+    seen: dict[str, int] = {}
+    steps = []
+    for element in path:
+        if element in GATE_DECIDERS:
+            seen[element] = seen.get(element, 0) + 1
+            groups = rounds.get((element, seen[element]), GATE_DECIDERS[element])
+            steps += [(element, role, TASKS[element][1], DEMO_USER[role]) for role in groups]
+        else:
+            steps.append((element, *TASKS[element], DEMO_USER[TASKS[element][0]]))
+    return steps
+
 
 # The first-time-right path through each phase.
 KICKOFF = ["kickoff_define_goals", "kickoff_assign_team", "kickoff_plan_milestones", "gate_charter_approval"]
@@ -201,18 +240,22 @@ assert HAPPY_PATH[44:] == [
     "closure_review_goals", "closure_archive_documents", "closure_lessons_learned", "closure_improvement_backlog",
     "gate_final_acceptance"]
 
+# The rejections of rejection_at_every_gate.yaml that one approver decides: the Sponsor's veto
+# on the requirements, the technical reviewer on the design (round 1 of each).
+REJECTION_ROUNDS = {("gate_requirements_signoff", 1): [SP], ("gate_design_review", 1): [QL]}
+
 # scenario file -> expected sequence, task count, final data
 EXPECTED = {
     "happy_path": dict(
         path=HAPPY_PATH, count=61, project="Nordwind CRM rollout", business_key="CRM-2026-HAPPY",
         data={"iterations": 3, "iteration": 3, "requirements_round": 1, "rehearsal": 1, "decision": "approve",
-              "rehearsal_result": "pass", "migration_result": "success"},
+              "gate_outcome": "go", "rehearsal_result": "pass", "migration_result": "success"},
         lessons=3, risks=0, change_requests=0, overruns=0),
     "rejection_at_every_gate": dict(
         path=REJECTION_AT_EVERY_GATE, count=87, project="Hansa Medical Supplies - service CRM",
-        business_key="CRM-2026-REWORK",
+        business_key="CRM-2026-REWORK", rounds=REJECTION_ROUNDS,
         data={"iterations": 2, "iteration": 2, "requirements_round": 2, "rehearsal": 2, "decision": "approve",
-              "approved_budget": 980000, "extension_days": 5, "recommended_candidate": "Veeva CRM"},
+              "budget": 980000, "extension_days": 5, "recommended_candidate": "Veeva CRM"},
         lessons=2, risks=0, change_requests=0, overruns=0),
     "failed_migration_rollback": dict(
         path=FAILED_MIGRATION_ROLLBACK, count=59, project="Baltic Freight Services CRM",
@@ -252,7 +295,9 @@ def frozen_clock():
 def prepare(app: Phasegate) -> None:
     users.add_user(app, "admin", ["admin"], exist_ok=True)
     definitions.deploy(app, PROCESSES, "admin")
-    # The runner only needs the users and their roles; no password spares 10 argon2 hashes.
+    # The go/no-go and the final acceptance are signed: the Sponsor needs the demo password the
+    # scenarios re-enter. Everybody else needs no password, which spares 9 argon2 hashes.
+    users.add_user(app, "sponsor", [SP], password="demo")
     demo.create_demo_users(app, password="")
 
 
@@ -264,12 +309,20 @@ def app(db_url, frozen_clock):
     application.dispose()
 
 
-def completed_in_order(app: Phasegate, instance_id: int):
-    """The instance's completed human tasks in completion order (the order of their events)."""
+def completed_in_order(app: Phasegate, instance_id: int) -> list[tuple]:
+    """The instance's completed tasks and gate decisions in order (the order of their events):
+    (element id, role, phase, user) - for a gate decision the approver group and who decided."""
     rows = {t.id: t for t in tasks.list_tasks(app, instance_id=instance_id, states=("completed",))}
-    order = [e.task_id for e in instances.history(app, instance_id) if e.type == "completed"]
-    assert sorted(order) == sorted(rows), "every completed task has exactly one completion event"
-    return [rows[task_id] for task_id in order]
+    events = [e for e in instances.history(app, instance_id) if e.type in ("completed", "decision")]
+    assert sorted(e.task_id for e in events) == sorted(rows), \
+        "every completed task has exactly one completion or decision event"
+    steps = []
+    for event in events:
+        row = rows[event.task_id]
+        assert row.state == "completed" and row.process_key == KEY
+        assert (row.kind == "approval") == (event.type == "decision")
+        steps.append((row.element_id, row.role, row.phase, event.actor if row.kind == "approval" else row.completed_by))
+    return steps
 
 
 def registers(data: dict) -> dict:
@@ -287,15 +340,13 @@ def test_scenario_end_to_end(app, name, db_url):
     run = scenarios.run_scenario(app, KEY, SCENARIOS / f"{name}.yaml")
     elapsed = time.perf_counter() - started
 
-    # The path the runner reports and the tasks the engine recorded, in completion order.
+    # The path the runner reports (a gate once per decided round), and the tasks completed and
+    # the gate decisions taken, in order, with role (approver group), phase and who.
     assert run.path == expected["path"]
     assert len(run.path) == expected["count"]
-    done = completed_in_order(app, run.instance_id)
-    assert [t.element_id for t in done] == expected["path"]
-    assert [(t.element_id, t.role, t.phase) for t in done] == [(e, *TASKS[e]) for e in expected["path"]]
-    assert [t.completed_by for t in done] == [DEMO_USER[TASKS[e][0]] for e in expected["path"]]
-    assert all(t.state == "completed" and t.process_key == KEY for t in done)
-    assert all(t.business_key == expected["business_key"] for t in done)
+    assert completed_in_order(app, run.instance_id) == with_decisions(expected["path"], expected.get("rounds"))
+    done = tasks.list_tasks(app, instance_id=run.instance_id, states=("completed",))
+    assert {t.business_key for t in done} == {expected["business_key"]}
 
     final = instances.show(app, run.instance_id)
     assert final.state == "completed"
@@ -321,7 +372,9 @@ def test_scenario_end_to_end(app, name, db_url):
     assert tasks.list_tasks(app, instance_id=run.instance_id) == []
 
     if name == "happy_path" and db_url.startswith("sqlite"):
-        assert elapsed < 2.0, f"the flagship took {elapsed:.2f} s on SQLite"
+        # About 1.4 s: 0.5 s of it are the two signed decisions (go/no-go, final acceptance), each
+        # an argon2 password check of about 0.25 s.
+        assert elapsed < 3.0, f"the flagship took {elapsed:.2f} s on SQLite"
 
 
 def test_iterations_pass_feedback_on(app):
@@ -356,8 +409,14 @@ def test_risk_change_request_and_overrun_registers(app, frozen_clock):
     approved, minor = registered["change_requests"]
     assert (approved["id"], approved["title"], approved["needs_sponsor_approval"]) == (
         "CR-1", "Marketing consent management", True)
-    assert (approved["sponsor_decision"], approved["status"], approved["cost_impact"]) == ("approve", "approved", 28000)
-    assert approved["sponsor_comment"] == "Approved; cover the EUR 28,000 from the contingency reserve."
+    # The Sponsor's gate decision (the comment stays with the decision: phasegate gates).
+    assert (approved["sponsor_decision"], approved["status"], approved["cost_impact"]) == ("go", "approved", 28000)
+    assert "sponsor_comment" not in approved
+    [change_gate] = [g for g in gates.gates_view(app, run.instance_id) if g["gate"] == "change_approval"]
+    assert [(d["user"], d["outcome"], d["comment"]) for d in change_gate["decisions"]] == [
+        ("sponsor", "go", "Approved; cover the EUR 28,000 from the contingency reserve.")]
+    # The handler's gate result stays in the change request log, not in the project's data.
+    assert final.data["gate_outcome"] == "go" and final.data["gate_reason"] == "approved by sponsor"
     assert (minor["id"], minor["needs_sponsor_approval"], minor["sponsor_decision"], minor["status"]) == (
         "CR-2", False, None, "accept")
 
@@ -372,7 +431,7 @@ def test_risk_change_request_and_overrun_registers(app, frozen_clock):
     assert len(timer) == 1 and timer[0].actor == "timer"
     assert [e.payload["message"] for e in events if e.type == "message"] == [
         "raise_risk", "change_request", "change_request"]
-    reminder = next(t for t in completed_in_order(app, run.instance_id)
+    reminder = next(t for t in tasks.list_tasks(app, instance_id=run.instance_id, states=("completed",))
                     if t.element_id == "remind_system_selection_overrun")
     assert (reminder.role, reminder.phase, reminder.completed_by) == (PM, "System Selection", "project-manager")
     assert reminder.created_at == start + timedelta(days=31)
@@ -400,10 +459,10 @@ def test_restart_in_the_middle_of_an_iteration(db_url, frozen_clock):
     assert steps[cut][1]["task"] == "build_test_security"
 
     def work(app: Phasegate, instance_id: int, part):
+        """The steps one by one (tasks completed, gates decided) as the scenario runner does them."""
+        run = scenarios.ScenarioRun(instance_id)
         for label, step in part:
-            ready = [t for t in instances.show(app, instance_id).tasks if t.element_id == step["task"]]
-            assert ready, f"step {label}: {step['task']} is not ready"
-            tasks.complete(app, ready[0].id, DEMO_USER[ready[0].role], step.get("data", {}))
+            scenarios._complete_step(app, run, label, step, instances.show(app, instance_id))
 
     first = Phasegate(db_url)
     try:
@@ -425,9 +484,8 @@ def test_restart_in_the_middle_of_an_iteration(db_url, frozen_clock):
         final = instances.show(second, inst.id)
         expected = instances.show(second, reference.instance_id)
         assert final.state == expected.state == "completed"
-        assert [t.element_id for t in completed_in_order(second, inst.id)] == HAPPY_PATH
-        assert [(t.element_id, t.role, t.phase, t.completed_by) for t in completed_in_order(second, inst.id)] == \
-            [(t.element_id, t.role, t.phase, t.completed_by) for t in completed_in_order(second, reference.instance_id)]
+        assert completed_in_order(second, inst.id) == with_decisions(HAPPY_PATH)
+        assert completed_in_order(second, inst.id) == completed_in_order(second, reference.instance_id)
         assert final.data == expected.data
         assert (final.data["iteration"], final.data["rehearsal"], len(final.data["knowledge_base"])) == (3, 1, 3)
     finally:
@@ -444,17 +502,30 @@ def _element_forms() -> dict[str, str]:
     return {eid: info.form for eid, info in process.elements.items() if info.form}
 
 
+def _gate_sample(step: dict) -> dict:
+    """A gate form's data for a scenario's gate step: the (first) decision as approve/reject."""
+    decision = {**step, **(step.get("decisions") or [{}])[0]}
+    sample = {"decision": "approve" if decision["outcome"] in ("go", "conditional-go") else "reject"}
+    if decision.get("comment"):
+        sample["comment"] = decision["comment"]
+    return sample
+
+
 @functools.cache
 def valid_samples() -> dict[str, dict]:
-    """A valid submission for every crm_* form: the first one some scenario file makes."""
+    """A valid submission for every crm_* form: the first one some scenario file makes (for a
+    gate form: the first decision some scenario takes there, as the form's approve/reject)."""
     forms_of = _element_forms()
     samples: dict[str, dict] = {}
     for path in sorted(SCENARIOS.glob("*.yaml")):
         scenario = yaml.safe_load(path.read_text(encoding="utf-8"))
         samples.setdefault(forms_of["start_crm_project"], scenario["start"]["data"])
         for _label, step in scenarios._flatten(scenario["steps"]):
-            if "task" in step:
-                samples.setdefault(forms_of[step["task"]], step.get("data", {}))
+            if "task" not in step:
+                continue
+            form = forms_of[step["task"]]
+            gate = "decision" in _load_form(form)["properties"]
+            samples.setdefault(form, _gate_sample(step) if gate else step.get("data", {}))
     return samples
 
 

@@ -376,7 +376,7 @@ def test_claim_takes_the_task_out_of_other_members_lists(app, deployed):
     assert (inst.id, "ship") not in inbox(app, "wendy")
     with pytest.raises(Forbidden, match="lou"):
         tasks.complete(app, ship.id, "wendy", {})
-    with pytest.raises(Forbidden):
+    with pytest.raises(Conflict, match="claimed by 'lou'"):  # taken: HTTP 409
         tasks.claim(app, ship.id, "lara")
     assert tasks.get_task(app, ship.id).assignee == "lou"
 

@@ -6,7 +6,7 @@ event — each an `executemany` at most.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Iterable
 
 import sqlalchemy as sa
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.adapters import tables as t
 from engine.bpmn.state import TaskRow
-from engine.domain.model import Definition, Event, HumanTask, Instance, User
+from engine.domain.model import ApiToken, Definition, Event, HumanTask, Instance, User
 
 
 # -- statements on the hot path, built once ---------------------------------------------------
@@ -107,6 +107,16 @@ def _task(row, candidates: list[str] | None = None) -> HumanTask:
         completed_by=row.completed_by, candidate_roles=candidates or [],
         kind=row.kind, gate_id=row.gate_id, round=row.round,
     )
+
+
+_HT = t.human_task.c
+# Orderings of task lists (engine.domain.inbox.SORTS); the id makes every order total.
+_TASK_ORDER = {
+    None: (_HT.id,),
+    "due": (_HT.due.asc().nulls_last(), _HT.id),
+    "age": (_HT.created_at, _HT.id),
+    "priority": (sa.case((_HT.kind == "approval", 0), else_=1), _HT.due.asc().nulls_last(), _HT.created_at, _HT.id),
+}
 
 
 class DefinitionRepository:
@@ -231,6 +241,19 @@ class InstanceRepository:
             query = query.where(c.business_key == business_key)
         return list(self.conn.execute(query))
 
+    def takes_part(self, instance_id: int, user: str) -> bool:
+        """Whether `user` takes part in the instance: started it, holds a role one of its tasks is
+        or was routed to (membership read now), is or was a task's assignee or completer, or owns
+        one of its action items. One statement, on the (instance_id, state) index."""
+        ht, cand, ur = t.human_task.c, t.human_task_candidate.c, t.user_role.c
+        held = sa.select(ur.role_name).where(ur.user_name == user)
+        task = sa.exists().where(ht.instance_id == instance_id, sa.or_(
+            ht.role.in_(held), ht.assignee == user, ht.completed_by == user,
+            ht.id.in_(sa.select(cand.task_id).where(cand.role.in_(held)))))
+        started = sa.exists().where(t.instance.c.id == instance_id, t.instance.c.started_by == user)
+        owner = sa.exists().where(t.action_item.c.instance_id == instance_id, t.action_item.c.owner == user)
+        return bool(self.conn.execute(sa.select(sa.or_(started, task, owner))).scalar())
+
     def due_for_timers(self, now: datetime, limit: int = 100) -> list[int]:
         c = t.instance.c
         return list(self.conn.execute(
@@ -261,12 +284,37 @@ class HumanTaskRepository:
         return self.query(instance_id=instance_id, states=("ready",))
 
     def query(self, *, instance_id: int | None = None, roles: Iterable[str] | None = None, user: str | None = None,
-              states: tuple[str, ...] = ("ready",), limit: int = 500, offset: int = 0) -> list[HumanTask]:
-        """Tasks by state; with `roles`/`user`, those routed to any of the roles or assigned to the user."""
+              states: tuple[str, ...] = ("ready",), limit: int = 500, offset: int = 0, sort: str | None = None,
+              **filters) -> list[HumanTask]:
+        """Tasks by state; with `roles`/`user`, those routed to any of the roles or assigned to the user.
+
+        Keyword filters (all optional, combined with AND; see `_conditions`): process, phase, gate,
+        role, due_after, due_before, search. `sort`: None (creation order), "due", "age" or
+        "priority" (engine.domain.inbox.SORTS).
+        """
+        ht = t.human_task
+        query = sa.select(ht).where(*self._conditions(instance_id, roles, user, states, **filters))
+        query = query.order_by(*_TASK_ORDER[sort]).limit(limit).offset(offset)
+        rows = list(self.conn.execute(query))
+        candidates = self._candidates([r.id for r in rows]) if rows else {}
+        return [_task(r, candidates.get(r.id)) for r in rows]
+
+    def count(self, *, instance_id: int | None = None, roles: Iterable[str] | None = None, user: str | None = None,
+              states: tuple[str, ...] = ("ready",), **filters) -> int:
+        """How many tasks `query` would list with the same arguments (without paging)."""
+        conditions = self._conditions(instance_id, roles, user, states, **filters)
+        return self.conn.execute(sa.select(sa.func.count()).select_from(t.human_task).where(*conditions)).scalar_one()
+
+    @staticmethod
+    def _conditions(instance_id, roles, user, states, *, process: str | None = None, phase: str | None = None,
+                    gate: str | None = None, role: str | None = None, due_after: datetime | None = None,
+                    due_before: datetime | None = None, search: str | None = None) -> list:
+        """WHERE conditions on human_task. The state (and role/assignee) conditions lead, so the
+        (state, role), (state, assignee) and (state, due) indexes select the rows; the rest filter them."""
         ht, cand = t.human_task, t.human_task_candidate
-        query = sa.select(ht).where(ht.c.state.in_(states)).order_by(ht.c.id).limit(limit).offset(offset)
+        conditions = [ht.c.state.in_(states)]
         if instance_id is not None:
-            query = query.where(ht.c.instance_id == instance_id)
+            conditions.append(ht.c.instance_id == instance_id)
         if roles is not None or user is not None:
             roles = list(roles or [])
             visible = []
@@ -275,16 +323,33 @@ class HumanTaskRepository:
                 visible.append(ht.c.id.in_(sa.select(cand.c.task_id).where(cand.c.role.in_(roles))))
             if user is not None:
                 visible.append(ht.c.assignee == user)
-            query = query.where(sa.or_(*visible)) if visible else query.where(sa.false())
+            conditions.append(sa.or_(*visible) if visible else sa.false())
             if user is not None:
                 # A task claimed by someone else leaves the other role members' lists, and a gate
                 # approval leaves the list of whoever has already decided it.
-                query = query.where(sa.or_(ht.c.assignee.is_(None), ht.c.assignee == user))
-                query = query.where(~sa.exists().where(t.gate_decision.c.task_id == ht.c.id,
-                                                       t.gate_decision.c.user_name == user))
-        rows = list(self.conn.execute(query))
-        candidates = self._candidates([r.id for r in rows]) if rows else {}
-        return [_task(r, candidates.get(r.id)) for r in rows]
+                conditions.append(sa.or_(ht.c.assignee.is_(None), ht.c.assignee == user))
+                conditions.append(~sa.exists().where(t.gate_decision.c.task_id == ht.c.id,
+                                                     t.gate_decision.c.user_name == user))
+        if process is not None:
+            conditions.append(ht.c.process_key == process)
+        if phase is not None:
+            conditions.append(ht.c.phase == phase)
+        if gate is not None:
+            # Approval tasks of that gate (by its id in the gates file), found through the gate row's key.
+            conditions.append(sa.exists().where(t.gate.c.id == ht.c.gate_id, t.gate.c.gate == gate))
+        if role is not None:
+            conditions.append(sa.or_(ht.c.role == role, ht.c.id.in_(
+                sa.select(cand.c.task_id).where(cand.c.role == role))))
+        if due_after is not None:
+            conditions.append(ht.c.due >= due_after)
+        if due_before is not None:
+            conditions.append(ht.c.due < due_before)
+        if search is not None:
+            matches = [sa.func.lower(ht.c.business_key).contains(search.lower(), autoescape=True)]
+            if search.isdigit():
+                matches.append(ht.c.instance_id == int(search))
+            conditions.append(sa.or_(*matches))
+        return conditions
 
     def _candidates(self, task_ids: list[int]) -> dict[int, list[str]]:
         cand = t.human_task_candidate
@@ -400,6 +465,17 @@ class UserRepository:
 
     def all_roles(self) -> list[str]:
         return list(self.conn.execute(sa.select(t.role.c.name)).scalars())
+
+    def roles_with_members(self) -> list[tuple[str, str | None, list[str]]]:
+        """(role, description, sorted member names) for every role, by name."""
+        members: dict[str, list[str]] = {}
+        for row in self.conn.execute(sa.select(t.user_role).order_by(t.user_role.c.user_name)):
+            members.setdefault(row.role_name, []).append(row.user_name)
+        return [(r.name, r.description, members.get(r.name, []))
+                for r in self.conn.execute(sa.select(t.role).order_by(t.role.c.name))]
+
+    def is_active(self, name: str) -> bool:
+        return bool(self.conn.execute(sa.select(t.user.c.active).where(t.user.c.name == name)).scalar())
 
     def members_of(self, role: str) -> list[str]:
         ur = t.user_role.c
@@ -538,3 +614,49 @@ class GateRepository:
         if delegate is not None:
             query = query.where(c.delegate == delegate)
         return list(self.conn.execute(query.order_by(c.id)))
+
+
+class TokenRepository:
+    """Personal API tokens. Only the SHA-256 of a token is stored; lookups go through its unique index."""
+
+    def __init__(self, conn: sa.Connection):
+        self.conn = conn
+
+    @staticmethod
+    def _token(row) -> ApiToken:
+        return ApiToken(row.id, row.user_name, row.name, row.prefix, row.created_at, row.last_used_at, row.revoked_at)
+
+    def add(self, *, user: str, name: str, token_hash: str, prefix: str, at: datetime) -> ApiToken:
+        new_id = self.conn.execute(sa.insert(t.api_token).values(
+            user_name=user, name=name, token_hash=token_hash, prefix=prefix, created_at=at,
+        ).returning(t.api_token.c.id)).scalar_one()
+        return ApiToken(new_id, user, name, prefix, at)
+
+    def get(self, token_id: int) -> ApiToken | None:
+        row = self.conn.execute(sa.select(t.api_token).where(t.api_token.c.id == token_id)).first()
+        return self._token(row) if row is not None else None
+
+    def for_user(self, user: str) -> list[ApiToken]:
+        c = t.api_token.c
+        return [self._token(r) for r in self.conn.execute(
+            sa.select(t.api_token).where(c.user_name == user).order_by(c.id))]
+
+    def by_hash(self, token_hash: str):
+        """The token row with its user's `active` flag, or None."""
+        c = t.api_token.c
+        return self.conn.execute(
+            sa.select(t.api_token, t.user.c.active.label("user_active"))
+            .join(t.user, t.user.c.name == c.user_name).where(c.token_hash == token_hash)
+        ).first()
+
+    def revoke(self, token_id: int, at: datetime) -> bool:
+        c = t.api_token.c
+        result = self.conn.execute(sa.update(t.api_token).where(c.id == token_id, c.revoked_at.is_(None))
+                                   .values(revoked_at=at))
+        return result.rowcount == 1
+
+    def touch(self, token_id: int, at: datetime, every: timedelta) -> None:
+        """Record a use, at most once per `every` (an API call should not always write)."""
+        c = t.api_token.c
+        self.conn.execute(sa.update(t.api_token).where(
+            c.id == token_id, sa.or_(c.last_used_at.is_(None), c.last_used_at <= at - every)).values(last_used_at=at))

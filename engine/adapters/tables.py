@@ -183,6 +183,8 @@ human_task = sa.Table(
     sa.Index(None, "state", "assignee"),
     sa.Index(None, "instance_id", "state"),
     sa.Index(None, "spiff_task_id"),
+    # Task lists filtered or sorted by due date (overdue, due this week, sort=due).
+    sa.Index(None, "state", "due"),
 )
 
 human_task_candidate = sa.Table(
@@ -311,4 +313,27 @@ delegation = sa.Table(
     sa.Column("revoked_at", UtcDateTime()),
     sa.Index(None, "delegate"),
     sa.Index(None, "delegator"),
+)
+
+
+# -- API tokens -------------------------------------------------------------------------------
+
+api_token = sa.Table(
+    "api_token",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_name", sa.String(120), sa.ForeignKey("app_user.name", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(120), nullable=False),
+    # SHA-256 (hex) of the token. Not argon2: a token is 32 random bytes (256 bits), so there is
+    # nothing to guess or look up in a dictionary and a slow, salted hash adds no protection; it
+    # would cost tens of milliseconds on every API request and, being salted, could not be found
+    # by an indexed lookup. Passwords, chosen by people, keep argon2 (engine/domain/passwords.py).
+    sa.Column("token_hash", sa.String(64), nullable=False),
+    # The token's first characters ("pg_" + 8), so a user can tell their tokens apart.
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("last_used_at", UtcDateTime()),
+    sa.Column("revoked_at", UtcDateTime()),
+    sa.UniqueConstraint("token_hash"),
+    sa.Index(None, "user_name"),
 )

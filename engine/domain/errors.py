@@ -23,6 +23,13 @@ class PhasegateError(Exception):
         return {"code": self.code, "message": self.message, "details": self.details}
 
 
+class Unauthenticated(PhasegateError):
+    """No valid credentials: a missing, unknown or revoked API token (or no signed-in user)."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
 class NotFound(PhasegateError):
     code = "not_found"
     http_status = 404

@@ -161,3 +161,22 @@ class User:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "display_name": self.display_name, "roles": sorted(self.roles), "active": self.active}
+
+
+@dataclass
+class ApiToken:
+    """A personal API token's record; the token itself is shown once, when created, and only its
+    SHA-256 is stored."""
+
+    id: int
+    user: str
+    name: str
+    prefix: str  # the token's first characters, to recognise it in a list
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "user": self.user, "name": self.name, "prefix": self.prefix,
+                "created_at": _iso(self.created_at), "last_used_at": _iso(self.last_used_at),
+                "revoked_at": _iso(self.revoked_at), "active": self.revoked_at is None}

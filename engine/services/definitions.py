@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
+import tempfile
+from pathlib import Path, PurePosixPath
 
 from engine.bootstrap import DeployedProcess, Phasegate
 from engine.adapters.gate_files import find_gate_files, load_gate_config, validate_gate_document
@@ -11,7 +12,7 @@ from engine.bpmn import loader
 from engine.bpmn.gate_binding import check_gate_config
 from engine.bpmn.package import LoadedPackage, LoadedProcess
 from engine.domain import clock
-from engine.domain.errors import Issue, ModelRejected, NotFound
+from engine.domain.errors import InvalidInput, Issue, ModelRejected, NotFound
 from engine.domain.events import canonical_json
 from engine.domain.gate_config import GateConfigSet, apply_overrides, from_document
 from engine.domain.model import Definition
@@ -93,7 +94,8 @@ def _gate_configs(path: Path, package: LoadedPackage, known_roles: set[str],
 
 
 def deploy(app: Phasegate, path: str | Path, user: str = "admin", forms_dir: str | Path | None = None, *,
-           gate_overrides: dict | None = None, apply_to_open_gates: bool = False) -> list[dict]:
+           gate_overrides: dict | None = None, apply_to_open_gates: bool = False,
+           source: str | None = None) -> list[dict]:
     """Deploy every executable process found at `path` and its gate configuration.
 
     Unchanged content makes no new version — of the process, or of its gate configuration (a
@@ -121,7 +123,7 @@ def deploy(app: Phasegate, path: str | Path, user: str = "admin", forms_dir: str
                 deployed.append({"key": process.key, "version": latest.version, "hash": digest, "new": False})
                 continue
             if deployment_id is None:
-                deployment_id = uow.definitions.add_deployment(user, now, str(path))
+                deployment_id = uow.definitions.add_deployment(user, now, (source or str(path))[:1000])
             definition = uow.definitions.add(
                 key=process.key, version=(latest.version + 1) if latest else 1, hash=digest, name=process.name,
                 deployment_id=deployment_id, deployed_by=user, at=now, files=files,
@@ -149,6 +151,77 @@ def _store_gate_config(uow, config: GateConfigSet, user: str, now, apply_to_open
     if apply_to_open:
         uow.gates.reconfigure_open_gates(config.process, config_id, config.raw.get("gates") or {})
     return {"version": version, "hash": config.hash, "new": True}
+
+
+# What an upload (API, pages) may contain: models, forms and gate configurations.
+PACKAGE_SUFFIXES = (".bpmn", ".bpmn20.xml", ".dmn", ".json", ".gates.yaml", ".gates.yml")
+MAX_UPLOAD_FILES = 500
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
+def is_package_file(name: str) -> bool:
+    """Whether an uploaded file name is one `deploy_files` takes (by its suffix)."""
+    return name.lower().endswith(PACKAGE_SUFFIXES)
+
+
+def _upload_path(name: str) -> PurePosixPath | None:
+    """The relative path an uploaded file is written to, or None if the name could leave the folder."""
+    if not name or "\\" in name or "\0" in name or len(name) > 255:
+        return None
+    path = PurePosixPath(name)
+    if path.is_absolute() or any(part in ("", ".", "..") for part in name.split("/")) or ":" in path.parts[0]:
+        return None
+    return path
+
+
+def deploy_files(app: Phasegate, files: dict[str, str], user: str, *, gate_overrides: dict | None = None,
+                 apply_to_open_gates: bool = False) -> list[dict]:
+    """`deploy` for uploaded texts {relative file name: text} (BPMN, DMN, `forms/*.json`,
+    `*.gates.yaml`): written to a temporary folder and deployed like a folder from the CLI.
+
+    Forms come from the upload (`forms/<name>.json`), else from $PHASEGATE_FORMS_DIR.
+    """
+    if not isinstance(files, dict) or not files:
+        raise InvalidInput("nothing to deploy: upload at least one .bpmn file", fields={"files": ["required"]})
+    problems: dict[str, list[str]] = {}
+    if len(files) > MAX_UPLOAD_FILES:
+        problems["files"] = [f"at most {MAX_UPLOAD_FILES} files"]
+    if sum(len(text) for text in files.values() if isinstance(text, str)) > MAX_UPLOAD_BYTES:
+        problems["files"] = [f"at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB in all"]
+    for name, text in files.items():
+        if _upload_path(name) is None:
+            problems[f"files/{name}"] = ["a relative path without '..' (e.g. forms/review.json)"]
+        elif not is_package_file(name):
+            problems[f"files/{name}"] = ["not a package file: " + ", ".join(PACKAGE_SUFFIXES)]
+        elif not isinstance(text, str):
+            problems[f"files/{name}"] = ["the file's text is expected"]
+    if problems:
+        raise InvalidInput("the upload cannot be deployed: " + "; ".join(
+            f"{k}: {v[0]}" for k, v in problems.items()), fields=problems)
+    with tempfile.TemporaryDirectory(prefix="phasegate-deploy-") as folder:
+        root = Path(folder)
+        for name, text in files.items():
+            target = root / _upload_path(name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        forms_dir = os.environ.get("PHASEGATE_FORMS_DIR") or root / "forms"
+        try:
+            return deploy(app, root, user, forms_dir, gate_overrides=gate_overrides,
+                          apply_to_open_gates=apply_to_open_gates,
+                          source="upload: " + ", ".join(sorted(files)))
+        except ModelRejected as rejected:
+            # Name the uploaded files, not the temporary folder.
+            raise ModelRejected([Issue(i.path.replace(str(root) + os.sep, ""), i.line, i.element_id, i.message,
+                                       i.severity) for i in rejected.issues]) from None
+
+
+def get_definition(app: Phasegate, key: str, version: int | None = None) -> Definition:
+    """One deployed version of `key` (the latest without `version`)."""
+    with app.uow() as uow:
+        row = uow.definitions.latest(key) if version is None else uow.definitions.by_key_version(key, version)
+    if row is None:
+        raise NotFound(f"unknown process definition '{key}'" + (f" version {version}" if version is not None else ""))
+    return Definition(row.id, row.key, row.version, row.hash, row.name, row.deployed_by, row.deployed_at)
 
 
 def list_definitions(app: Phasegate, latest_only: bool = False) -> list[Definition]:

@@ -260,11 +260,11 @@ def _eligibility(uow, gate_row, config: GateConfig, decisions, now: datetime):
         members = sorted(set(uow.users.members_of(routes[group.role])))
         people: list[tuple[str, str | None]] = []
         for member in members:
-            if member in history.voted:
-                continue  # decided already: listed with the decisions, neither eligible nor excluded
-            if member in recused:
+            if member in recused:  # a recusal is a decision too: checked first, to show the reason
                 excluded.setdefault(member, "recused")
                 continue
+            if member in history.voted:
+                continue  # decided already: listed with the decisions, neither eligible nor excluded
             reason = exclusion_reason(member, config.separation, history)
             if reason is not None:
                 excluded.setdefault(member, reason)
@@ -370,7 +370,7 @@ def _decide(app, uow, task_id, user, vote, comment, conditions, on_behalf_of, pa
 
     decisions = uow.gates.decisions(gate_row.id)
     eligible, excluded, history = _eligibility(uow, gate_row, config, decisions, now)
-    group_role = _group_of(uow, gate_row, row.role, config)
+    group_role = _group_of(uow, gate_row, row.id, row.role, config)
     if system:
         acting_for = None
     else:
@@ -404,8 +404,14 @@ def _decide(app, uow, task_id, user, vote, comment, conditions, on_behalf_of, pa
     return summary
 
 
-def _group_of(uow, gate_row, task_role: str, config: GateConfig) -> str:
-    """The configured approver group an approval task stands for (its role may have been reassigned)."""
+def _group_of(uow, gate_row, task_id: int, task_role: str, config: GateConfig) -> str:
+    """The configured approver group an approval task stands for (its role may have been reassigned).
+
+    Matched by the task itself: after a reassignment several groups' tasks may share one role.
+    """
+    for group, task in zip(config.approvers, uow.gates.approval_tasks(gate_row.id)):
+        if task.id == task_id:
+            return group.role
     routes = _approval_roles(uow, gate_row)
     for group_role, routed_to in routes.items():
         if routed_to == task_role:
@@ -493,6 +499,7 @@ def gates_view(app: Phasegate, instance_id: int) -> list[dict]:
         items = uow.gates.action_items(instance_id)
         latest_config = uow.gates.latest_config(instance_row.key)
         opened = {r.gate for r in rows}
+        versions: dict[int, int | None] = {}
         view = []
         for row in rows:
             config = gate_from_dict(row.gate, row.config)
@@ -502,7 +509,7 @@ def gates_view(app: Phasegate, instance_id: int) -> list[dict]:
                 "state": row.state, "round": row.round, "outcome": row.outcome, "reason": row.reason,
                 "rule": config.rule.describe(), "approvers": [{"role": g.role, "count": g.count}
                                                               for g in config.approvers],
-                "config_version": row.config_id, "submitter": row.submitter,
+                "config_version": _config_version(uow, row.config_id, versions), "submitter": row.submitter,
                 "opened_at": row.opened_at.isoformat(), "due": row.due_at.isoformat() if row.due_at else None,
                 "decided_at": row.decided_at.isoformat() if row.decided_at else None,
                 "criteria": row.criteria, "changes": row.changes,
@@ -527,6 +534,17 @@ def gates_view(app: Phasegate, instance_id: int) -> list[dict]:
                              "approvers": [{"role": g.role, "count": g.count} for g in config.approvers],
                              "decisions": [], "eligible": [], "excluded": [], "action_items": []})
         return view
+
+
+def _config_version(uow, config_id: int | None, cache: dict) -> int | None:
+    """The process's gate configuration version a round opened with (`config_id` is the row id,
+    which differs from the version as soon as another process has gates too)."""
+    if config_id is None:
+        return None
+    if config_id not in cache:
+        config_row = uow.gates.config(config_id)
+        cache[config_id] = config_row.version if config_row is not None else None
+    return cache[config_id]
 
 
 def _item(row) -> dict:
@@ -664,10 +682,16 @@ def escalate_due_gates(app: Phasegate, *, limit: int = 100) -> list[dict]:
                 uow.gates.update(gate_id, escalate_at=None)
                 uow.commit()
                 continue
-            kind = steps[stage][0]
-            next_at = gate_row.opened_at + steps[stage + 1][1] if stage + 1 < len(steps) else None
-            uow.gates.update(gate_id, escalation_stage=stage + 1, escalate_at=next_at)
-            done.append(_escalate(app, uow, gate_row, config, kind, now))
+            # Every step that is due runs, in order: a sweep after a long pause (or a scenario's
+            # `advance: P15D`) reminds, reassigns and auto-decides, not only the first step.
+            while stage < len(steps):
+                kind = steps[stage][0]
+                next_at = gate_row.opened_at + steps[stage + 1][1] if stage + 1 < len(steps) else None
+                uow.gates.update(gate_id, escalation_stage=stage + 1, escalate_at=next_at)
+                done.append(_escalate(app, uow, gate_row, config, kind, now))
+                stage += 1
+                if kind == "auto" or next_at is None or next_at > now:
+                    break
             uow.commit()
     return done
 

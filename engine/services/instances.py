@@ -6,8 +6,9 @@ from engine.adapters.repositories import to_instance
 from engine.bpmn.runtime import LiveWorkflow, start_element_ids
 from engine.domain.forms import validate_submission
 from engine.domain import clock
-from engine.domain.errors import Conflict, InvalidInput, NotFound
+from engine.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.domain.model import Event, Instance
+from engine.domain.permissions import Actor, may_read_instance, may_start, start_roles
 from engine.services.definitions import deployed_process, latest_definition_row
 from engine.services.steps import StepContext, persist_step
 from engine.services.users import require_user
@@ -27,8 +28,15 @@ def load_live(app: Phasegate, uow, instance_row) -> LiveWorkflow:
 
 
 def start(app: Phasegate, key: str, *, data: dict | None = None, business_key: str | None = None,
-          user: str = "admin", version: int | None = None, gate_overrides: dict | None = None) -> Instance:
-    """Start the latest (or a given) version of `key` and run it until it waits."""
+          user: str = "admin", version: int | None = None, gate_overrides: dict | None = None,
+          actor: Actor | None = None) -> Instance:
+    """Start the latest (or a given) version of `key` and run it until it waits.
+
+    With `actor` (the API and pages), they start it and must be allowed to: admins, or holders of
+    one of the process's start roles (`permissions.start_roles`).
+    """
+    if actor is not None:
+        user = actor.name
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise InvalidInput("data must be a JSON object", fields={"data": ["expected an object"]})
@@ -42,6 +50,8 @@ def start(app: Phasegate, key: str, *, data: dict | None = None, business_key: s
             if definition_row is None:
                 raise NotFound(f"unknown version {version} of process definition '{key}'")
         deployed = deployed_process(app, uow, definition_row.id)
+        if actor is not None:
+            _require_may_start(actor, definition_row)
         data = _validate_start_form(deployed, data)
         if gate_overrides:
             _check_gate_overrides(uow, definition_row.key, gate_overrides)
@@ -55,6 +65,15 @@ def start(app: Phasegate, key: str, *, data: dict | None = None, business_key: s
                                              "hash": definition_row.hash}})
         uow.commit()
     return show(app, instance_id)
+
+
+def _require_may_start(actor: Actor, definition_row) -> None:
+    elements = definition_row.elements or {}
+    roles = sorted({role for info in elements.values() if info.get("tag") == "startEvent"
+                    and info.get("process") in (None, definition_row.key) for role in start_roles(info)})
+    if not may_start(actor, roles):
+        who = f"a member of {', '.join(repr(r) for r in roles)}" if roles else "an admin (its start event has no role)"
+        raise Forbidden(f"user '{actor.name}' may not start '{definition_row.key}': it is started by {who}")
 
 
 def _check_gate_overrides(uow, process_key: str, overrides: dict) -> None:
@@ -129,11 +148,57 @@ def list_instances(app: Phasegate, *, state: str | None = None, key: str | None 
                                                                limit=limit, offset=offset)]
 
 
-def history(app: Phasegate, instance_id: int) -> list[Event]:
+def history(app: Phasegate, instance_id: int, actor: Actor | None = None) -> list[Event]:
     with app.uow() as uow:
-        if uow.instances.get_row(instance_id) is None:
-            raise NotFound(f"unknown instance {instance_id}")
+        _readable_row(uow, instance_id, actor)
         return uow.events.for_instance(instance_id)
+
+
+def _readable_row(uow, instance_id: int, actor: Actor | None):
+    """The instance row; with `actor`, Forbidden unless they may read it (permissions.may_read_instance)."""
+    row = uow.instances.get_row(instance_id)
+    if row is None:
+        raise NotFound(f"unknown instance {instance_id}")
+    if actor is not None and not may_read_instance(
+            actor, actor.sees_everything or uow.instances.takes_part(instance_id, actor.name)):
+        raise Forbidden(f"user '{actor.name}' takes no part in instance {instance_id}")
+    return row
+
+
+def require_readable(app: Phasegate, instance_id: int, actor: Actor | None) -> None:
+    """NotFound for an unknown instance; Forbidden if `actor` may not read it."""
+    with app.uow() as uow:
+        _readable_row(uow, instance_id, actor)
+
+
+def detail(app: Phasegate, instance_id: int, *, actor: Actor | None = None, with_history: bool = False) -> dict:
+    """The instance as `phasegate show --json` prints it: the instance with its open tasks, the
+    phases it went through (`phases`), its gates (`gates`), and with `with_history` its events."""
+    from engine.services import gates as gate_service
+
+    require_readable(app, instance_id, actor)
+    shown = show(app, instance_id).to_dict()
+    shown["phases"] = phases(app, instance_id)
+    shown["gates"] = gate_service.gates_view(app, instance_id)
+    if with_history:
+        shown["history"] = [e.to_dict() for e in history(app, instance_id)]
+    return shown
+
+
+def gates_of(app: Phasegate, instance_id: int, actor: Actor | None = None) -> list[dict]:
+    """`services.gates.gates_view`, for someone who may read the instance."""
+    from engine.services import gates as gate_service
+
+    require_readable(app, instance_id, actor)
+    return gate_service.gates_view(app, instance_id)
+
+
+def action_items_of(app: Phasegate, instance_id: int, actor: Actor | None = None) -> list[dict]:
+    """`services.gates.action_items`, for someone who may read the instance."""
+    from engine.services import gates as gate_service
+
+    require_readable(app, instance_id, actor)
+    return gate_service.action_items(app, instance_id)
 
 
 def _locked_instance(uow, instance_id: int, user: str):

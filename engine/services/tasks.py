@@ -5,7 +5,9 @@ from engine.bootstrap import Phasegate
 from engine.domain import clock
 from engine.domain.errors import Conflict, Forbidden, NotFound
 from engine.domain.forms import validate_submission
+from engine.domain.inbox import TaskFilter, page_window, repository_filters
 from engine.domain.model import HumanTask
+from engine.domain.permissions import Actor, may_see_task
 from engine.services.definitions import deployed_process
 from engine.services.instances import load_live
 from engine.services.steps import StepContext, StepResult, append_event, persist_step
@@ -28,16 +30,62 @@ def list_tasks(app: Phasegate, *, user: str | None = None, instance_id: int | No
                                offset=offset)
 
 
-def get_task(app: Phasegate, task_id: int) -> HumanTask:
+def _visibility(uow, actor: Actor) -> dict:
+    """Repository keywords limiting a task list to what `actor` sees: everything for admins and
+    auditors, else the tasks of the roles they hold now (read in this transaction) and their own."""
+    require_user(uow, actor.name)
+    roles = set(uow.users.roles_of(actor.name))
+    if Actor(actor.name, roles).sees_everything:
+        return {}
+    return {"roles": sorted(roles), "user": actor.name}
+
+
+def my_tasks(app: Phasegate, actor: Actor, filters: TaskFilter = TaskFilter(), *, page: int = 1,
+             per_page: int = 50) -> tuple[list[HumanTask], int]:
+    """The ready tasks `actor` may see, filtered, sorted and paged: (this page's tasks, total count).
+
+    One indexed query for the page and one count on `human_task` (no workflow is read).
+    """
+    limit, offset = page_window(page, per_page)
+    keywords = repository_filters(filters, clock.now())
+    with app.uow() as uow:
+        visible = _visibility(uow, actor)
+        found = uow.tasks.query(**visible, **keywords, sort=filters.sort, limit=limit, offset=offset)
+        if len(found) < limit and (found or offset == 0):
+            total = offset + len(found)  # the last page: nothing to count
+        else:
+            total = uow.tasks.count(**visible, **keywords)
+        return found, total
+
+
+def count_my_tasks(app: Phasegate, actor: Actor, filters: TaskFilter = TaskFilter()) -> int:
+    """How many ready tasks `my_tasks` would list with the same filters (one COUNT)."""
+    keywords = repository_filters(filters, clock.now())
+    with app.uow() as uow:
+        return uow.tasks.count(**_visibility(uow, actor), **keywords)
+
+
+def get_task(app: Phasegate, task_id: int, actor: Actor | None = None) -> HumanTask:
+    """One task, in any state. With `actor`, Forbidden unless they may see it (a role of the task,
+    their own, or admin/auditor)."""
     with app.uow() as uow:
         task = uow.tasks.get(task_id)
-    if task is None:
-        raise NotFound(f"unknown task {task_id}")
+        if task is None:
+            raise NotFound(f"unknown task {task_id}")
+        if actor is not None:
+            current = Actor(actor.name, frozenset(uow.users.roles_of(actor.name)))
+            if not may_see_task(current, task.candidate_roles or ([task.role] if task.role else []), task.assignee):
+                raise Forbidden(f"user '{actor.name}' may not see task {task_id}: it is routed to "
+                                f"{', '.join(task.candidate_roles or [task.role or '-'])}")
     return task
 
 
-def _actionable(uow, task_id: int, user: str, lock: bool = True):
-    """The task row, checked: it exists, is ready, its instance runs, and `user` may act on it."""
+def _actionable(uow, task_id: int, user: str, lock: bool = True, claimed_by_other: type = Forbidden):
+    """The task row, checked: it exists, is ready, its instance runs, and `user` may act on it.
+
+    A task claimed by someone else raises `claimed_by_other`: Forbidden to complete or unclaim,
+    a Conflict to claim (the task is taken — HTTP 409).
+    """
     row = uow.tasks.for_action(task_id, user, lock=lock)
     if row is None:
         raise NotFound(f"unknown task {task_id}")
@@ -51,14 +99,14 @@ def _actionable(uow, task_id: int, user: str, lock: bool = True):
         needed = f"role '{row.role}'" if row.role else f"role '{ADMIN_ROLE}' (the task has no role)"
         raise Forbidden(f"user '{user}' may not work on task {task_id} ({row.element_id}): it needs {needed}")
     if row.assignee and row.assignee != user:
-        raise Forbidden(f"task {task_id} is claimed by '{row.assignee}'; they must unclaim it first")
+        raise claimed_by_other(f"task {task_id} is claimed by '{row.assignee}'; they must unclaim it first")
     return row
 
 
 def claim(app: Phasegate, task_id: int, user: str) -> HumanTask:
     now = clock.now()
     with app.uow() as uow:
-        row = _actionable(uow, task_id, user)
+        row = _actionable(uow, task_id, user, claimed_by_other=Conflict)
         if row.assignee != user:
             uow.tasks.set_assignee(task_id, user)
             instance_row = uow.instances.get_row(row.instance_id)
@@ -104,3 +152,14 @@ def complete(app: Phasegate, task_id: int, user: str, data: dict | None = None) 
         uow.commit()
     return result
 
+
+
+def complete_and_show(app: Phasegate, task_id: int, user: str, data: dict | None = None) -> dict:
+    """`complete`, then the instance as `phasegate complete --json` prints it: the instance with
+    `path`, the element ids that ran in that step."""
+    from engine.services import instances
+
+    result = complete(app, task_id, user, data)
+    shown = instances.show(app, result.instance_id).to_dict()
+    shown["path"] = result.path
+    return shown

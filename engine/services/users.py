@@ -81,3 +81,10 @@ def get_user(app: Phasegate, name: str) -> User:
     if user is None:
         raise NotFound(f"unknown user '{name}'")
     return user
+
+
+def list_roles(app: Phasegate) -> list[dict]:
+    """Every role with its members: [{"name", "description", "members": [...]}], by name."""
+    with app.uow() as uow:
+        return [{"name": name, "description": description, "members": members}
+                for name, description, members in uow.users.roles_with_members()]

@@ -31,6 +31,14 @@ Modelling choices the engine relies on (see the report in the pull request):
   the registers are BPMN data objects (``risks``, ``change_requests``, and ``overruns`` for the
   milestone reminders) kept in the workflow's ``data["data_objects"]`` and written through data
   associations by the recording scripts.
+* Gates: each gate task (property ``gate``) is configured in ``processes/crm_implementation.gates.yaml``
+  and followed by an exclusive gateway that routes on ``gate_outcome`` (``gate_outcomes``): go and
+  conditional-go on one flow, recycle as the default flow back to rework, kill to the phase's
+  "Project killed" end event - the gateway after that phase (``check_<phase>_killed``) then ends
+  the project at "Project stopped", a terminate end event of the process - and, at go/no-go,
+  hold to a seven-day timer and back to the gate. The gates file names these flows by id
+  (``flow_<source>_to_<target>``). Test results below the quality bar skip the quality review
+  (``build_tests_green``, the same bar as the gate's entry criteria; docs/flagship.md says why).
 * Side branches (milestone reminders, risks, change requests) end with a script that drops the
   branch's own form fields once they are recorded in their register, so that a side branch's
   `decision` or `comment` never lands in the project's data when the branches join at the end
@@ -70,7 +78,7 @@ PAD = 30                  # sub-process inner margin (left/right)
 PHASE_GAP = 490           # between two phase sub-processes (room for the overrun reminder)
 SIZES = {
     "userTask": (100, 80), "scriptTask": (100, 80),
-    "startEvent": (36, 36), "endEvent": (36, 36), "boundaryEvent": (36, 36),
+    "startEvent": (36, 36), "endEvent": (36, 36), "boundaryEvent": (36, 36), "intermediateCatchEvent": (36, 36),
     "exclusiveGateway": (50, 50), "parallelGateway": (50, 50),
     "dataObjectReference": (36, 50),
 }
@@ -105,6 +113,8 @@ class Node:
     message_var: str | None = None
     timer: str | None = None
     attached_to: str | None = None
+    killed: bool = False              # end events: the phase ends here because its gate killed the project
+    terminate: bool = False           # end events: a terminate end event
     data_object: str | None = None
     data_inputs: list[str] = field(default_factory=list)
     data_outputs: list[str] = field(default_factory=list)
@@ -216,11 +226,31 @@ class Container:
         return self.x + PAD + COLW * col + COLW / 2
 
 
-def gate_routing(container: Container, gateway: str, approve_to: str, reject_to: str,
-                 approve="approve", reject="reject", approve_route="auto", reject_route="auto"):
-    """Flows out of the exclusive gateway after a gate task: approve on condition, reject by default."""
-    container.flow(gateway, approve_to, approve, 'decision == "approve"', route=approve_route)
-    container.flow(gateway, reject_to, reject, default=True, route=reject_route)
+def gate_outcomes(container: Container, gateway: str, go_to: str, recycle_to: str, *, kill_to: str | None = None,
+                  hold_to: str | None = None, go="go", recycle="recycle", go_route="auto", recycle_route="auto",
+                  hold_route="auto"):
+    """Flows out of the exclusive gateway after a gate task, routed on the gate's outcome.
+
+    Phasegate completes a configured gate task with `gate_outcome` (go, conditional-go, hold,
+    recycle, kill) and `decision` (approve/reject). Go and Conditional Go continue; Recycle is the
+    default flow (back to the rework task); Kill goes to the phase's "Project killed" error end
+    event (the phase's error boundary event ends the project); Hold waits and returns to the gate.
+    The flow ids are the ones `processes/crm_implementation.gates.yaml` wires the outcomes to.
+    """
+    container.flow(gateway, go_to, go, 'gate_outcome in ("go", "conditional-go")', route=go_route)
+    container.flow(gateway, recycle_to, recycle, default=True, route=recycle_route)
+    if kill_to:
+        container.flow(gateway, kill_to, "kill", 'gate_outcome == "kill"', route=("above",))
+    if hold_to:
+        container.flow(gateway, hold_to, "hold", 'gate_outcome == "hold"', route=hold_route)
+
+
+KILLED = 'gate_outcome == "kill"'
+
+
+def killed_end(container: Container, id: str, row: int, col: float) -> Node:
+    """The phase's "Project killed" end event; the gateway after the phase then ends the project."""
+    return container.end(id, row, col, "Project killed", killed=True)
 
 
 # --------------------------------------------------------------------------- the process
@@ -259,7 +289,22 @@ def build_model() -> Container:
     process.flow("start_crm_project", "init_project")
     process.flow("init_project", phases[0].id)
     for before, after in zip(phases, phases[1:]):
-        process.flow(before.id, after.id)
+        # Kill: a phase whose gate can stop the project ends at its "Project killed" end event with
+        # gate_outcome "kill"; the gateway after the phase then ends the project at "Project
+        # stopped", a terminate end event that also withdraws running risk and change request
+        # handlers and overrun reminders. (A terminate end event inside the phase would end only
+        # the phase sub-process, and an error boundary event on the phase would drop the data
+        # the phase gathered, the kill decision included.)
+        if any(node.killed for node in before.nodes.values()):
+            key = before.id.removeprefix("phase_")
+            process.xor(f"check_{key}_killed", TL, 0, "Project killed?")
+            process.end(f"stopped_{key}", QL, 0, "Project stopped", terminate=True,
+                        doc=f"The project was stopped (Kill) at the {before.name} gate.")
+            process.flow(before.id, f"check_{key}_killed")
+            process.flow(f"check_{key}_killed", f"stopped_{key}", "kill", KILLED)
+            process.flow(f"check_{key}_killed", after.id, default=True)
+        else:
+            process.flow(before.id, after.id)
     process.end("end_crm_project", TL, 0, "CRM project closed")
     process.flow(phases[-1].id, "end_crm_project")
 
@@ -306,15 +351,17 @@ def kickoff() -> Container:
            "Draft the project plan: one milestone per phase with its due date.")
     c.xor("kickoff_charter_merge", SP, 4)
     c.gate("gate_charter_approval", SP, 5, "Approve project charter", "crm_charter_approval", "charter_approval",
-           "The Sponsor approves the charter (goals, team, plan and budget) or sends it back.")
+           "The Sponsor approves the charter (goals, team, plan and budget), sends it back for rework or stops "
+           "the project.")
     c.xor("kickoff_charter_approved", SP, 6, "Charter approved?")
     c.end("kickoff_end", SP, 7, "Charter approved")
+    killed_end(c, "kickoff_killed", SP, 8)
     c.user("kickoff_revise_charter", PM, 6, "Revise charter and plan", "crm_charter_revision",
            "Rework the charter and plan as the Sponsor's comment asks.")
     c.chain("kickoff_start", "kickoff_define_goals", "kickoff_assign_team", "kickoff_plan_milestones")
     c.flow("kickoff_plan_milestones", "kickoff_charter_merge", route="Z")
     c.chain("kickoff_charter_merge", "gate_charter_approval", "kickoff_charter_approved")
-    gate_routing(c, "kickoff_charter_approved", "kickoff_end", "kickoff_revise_charter")
+    gate_outcomes(c, "kickoff_charter_approved", "kickoff_end", "kickoff_revise_charter", kill_to="kickoff_killed")
     c.flow("kickoff_revise_charter", "kickoff_charter_merge", route="L")
     return c
 
@@ -333,14 +380,16 @@ def requirements() -> Container:
            "Review the requirement list with your department (the round number is shown) and report agreement "
            "or change requests.")
     c.gate("gate_requirements_signoff", SP, 6, "Sign off requirements", "crm_requirements_signoff",
-           "requirements_signoff", "The Sponsor signs off the requirement list or asks for another review round.")
+           "requirements_signoff", "The Sponsor signs off the requirement list (the Business Consultant confirms "
+           "it), asks for another review round or stops the project.")
     c.xor("req_signed_off", SP, 7, "Requirements signed off?")
     c.end("req_end", SP, 8, "Requirements signed off")
+    killed_end(c, "req_killed", SP, 9)
     c.user("req_revise_requirements", BC, 7, "Revise requirement list", "crm_requirements_revision",
            "Revise the requirement list as the Sponsor asked; a new review round follows.")
     c.chain("req_start", "req_stakeholder_interviews", "req_compile_requirements", "req_round_merge",
             "req_next_round", "req_department_review", "gate_requirements_signoff", "req_signed_off")
-    gate_routing(c, "req_signed_off", "req_end", "req_revise_requirements", reject="reject")
+    gate_outcomes(c, "req_signed_off", "req_end", "req_revise_requirements", kill_to="req_killed")
     c.flow("req_revise_requirements", "req_round_merge", route=("below",))
     return c
 
@@ -368,9 +417,11 @@ def system_selection() -> Container:
     c.user("sel_recommendation", PM, 8, "Prepare selection recommendation", "crm_selection_recommendation",
            "Consolidate the evaluations and the trial into one recommendation.")
     c.gate("gate_selection_approval", SP, 9, "Approve system selection", "crm_selection_approval",
-           "selection_approval", "The Sponsor approves the recommended system or sends the evaluation back.")
+           "selection_approval", "The Sponsor approves the recommended system, sends the evaluation back or stops "
+           "the project.")
     c.xor("sel_approved", SP, 10, "Selection approved?")
     c.end("sel_end", SP, 11, "System selected")
+    killed_end(c, "sel_killed", SP, 12)
     c.user("sel_revise_shortlist", BC, 10, "Revise candidate shortlist", "crm_shortlist_revision",
            "Revise the candidates and criteria as the Sponsor asked; the evaluation is repeated.")
     c.chain("sel_start", "sel_identify_candidates", "sel_evaluation_merge", "sel_evaluation_split")
@@ -382,7 +433,7 @@ def system_selection() -> Container:
         c.flow(second or first, "sel_evaluation_join")
     c.flow("sel_evaluation_join", "sel_trial", route="Z")
     c.chain("sel_trial", "sel_recommendation", "gate_selection_approval", "sel_approved")
-    gate_routing(c, "sel_approved", "sel_end", "sel_revise_shortlist")
+    gate_outcomes(c, "sel_approved", "sel_end", "sel_revise_shortlist", kill_to="sel_killed")
     c.flow("sel_revise_shortlist", "sel_evaluation_merge", route=("below",))
     return c
 
@@ -404,7 +455,8 @@ def design() -> Container:
            "Review the solution design as business reviewer for your department.")
     c.par("design_review_join", QL, 7)
     c.gate("gate_design_review", PM, 8, "Decide cross-department design review", "crm_design_review_decision",
-           "design_review", "Weigh the business and technical reviews and accept the design or send it back.")
+           "design_review", "The business reviewer (Key User) and the technical reviewer (Quality Lead) decide: "
+           "both accept the design, or it goes back for rework.")
     c.xor("design_approved", PM, 9, "Design accepted?")
     c.end("design_end", PM, 10, "Design accepted")
     c.user("design_rework", TL, 9, "Rework solution design", "crm_design_rework",
@@ -415,9 +467,16 @@ def design() -> Container:
     c.chain("design_review_split", "design_review_technical", "design_review_join")
     c.chain("design_review_split", "design_review_business", "design_review_join")
     c.chain("design_review_join", "gate_design_review", "design_approved")
-    gate_routing(c, "design_approved", "design_end", "design_rework")
+    gate_outcomes(c, "design_approved", "design_end", "design_rework")
     c.flow("design_rework", "design_review_merge", route="straight")
     return c
+
+
+# The quality bar of an iteration's tests: the quality review's entry criteria (pass_rates and
+# no_open_blockers in processes/crm_implementation.gates.yaml) joined by `and`.
+QUALITY_PASS_RATES = "min(functional_pass_rate, performance_pass_rate, security_pass_rate) >= 95"
+QUALITY_NO_BLOCKERS = "functional_open_blockers + performance_open_blockers + security_open_blockers == 0"
+QUALITY_BAR = f"{QUALITY_PASS_RATES} and {QUALITY_NO_BLOCKERS}"
 
 
 def iterative_build() -> Container:
@@ -446,29 +505,36 @@ def iterative_build() -> Container:
     c.user("build_test_functional", KU, 6, "Functional testing", "crm_test_functional",
            "Run the functional test cases of this iteration and record the result.")
     c.par("build_qc_join", QL, 7)
-    c.gate("gate_quality_review", QL, 8, "Quality review of the iteration", "crm_quality_review",
+    c.xor("build_tests_green", QL, 8, "Quality bar met?")
+    c.gate("gate_quality_review", QL, 9, "Quality review of the iteration", "crm_quality_review",
            "quality_review", "Review the three test results; approve the increment or send it back for fixes.")
-    c.xor("build_quality_ok", QL, 9, "Quality approved?")
-    c.user("build_fix_defects", TL, 9, "Fix blocking defects", "crm_defect_fixes",
-           "Fix the blockers the quality review found; the increment is tested again.")
-    c.user("build_user_training", TR, 10, "Train users on the increment", "crm_iteration_training",
+    c.xor("build_quality_ok", QL, 10, "Quality approved?")
+    c.user("build_fix_defects", TL, 10, "Fix blocking defects", "crm_defect_fixes",
+           "Fix the blockers the tests or the quality review found; the increment is tested again.")
+    c.user("build_user_training", TR, 11, "Train users on the increment", "crm_iteration_training",
            "Train the users on what this iteration delivered.")
-    c.user("build_collect_feedback", KU, 11, "Collect user feedback", "crm_iteration_feedback",
+    c.user("build_collect_feedback", KU, 12, "Collect user feedback", "crm_iteration_feedback",
            "Collect the users' feedback; it becomes the next iteration's input requirements.")
-    c.script("build_record_feedback", BC, 12, "Record feedback as next iteration's input", """
+    c.script("build_record_feedback", BC, 13, "Record feedback as next iteration's input", """
         iteration_inputs[str(iteration + 1)] = [dict(item, source_iteration=iteration) for item in feedback_items
                                                 if item.get("priority") in ("must", "should")]
         deferred_feedback = deferred_feedback + [dict(item, source_iteration=iteration) for item in feedback_items
                                                  if item.get("priority") == "later"]
     """, doc="Must/should feedback becomes the next iteration's input; 'later' goes to the improvement backlog.")
-    c.xor("build_more_iterations", BC, 13, "More iterations?")
-    c.end("build_end", BC, 14, "All iterations built")
+    c.xor("build_more_iterations", BC, 14, "More iterations?")
+    c.end("build_end", BC, 15, "All iterations built")
     c.chain("build_start", "build_iteration_merge", "build_next_iteration", "build_develop", "build_qc_merge")
     c.flow("build_qc_merge", "build_qc_split", route="Z")
     for test in ("build_test_performance", "build_test_security", "build_test_functional"):
         c.chain("build_qc_split", test, "build_qc_join")
-    c.chain("build_qc_join", "gate_quality_review", "build_quality_ok")
-    gate_routing(c, "build_quality_ok", "build_user_training", "build_fix_defects")
+    # Results below the bar go straight back to fixing: the gate's entry criteria (the same bar, in
+    # crm_implementation.gates.yaml) would refuse to open it, and a refusal rolls back the last
+    # tester's submission - the other testers could not correct theirs (see docs/flagship.md).
+    c.chain("build_qc_join", "build_tests_green")
+    c.flow("build_tests_green", "gate_quality_review", "bar met", QUALITY_BAR)
+    c.flow("build_tests_green", "build_fix_defects", "below the bar", default=True)
+    c.chain("gate_quality_review", "build_quality_ok")
+    gate_outcomes(c, "build_quality_ok", "build_user_training", "build_fix_defects")
     c.flow("build_fix_defects", "build_qc_merge", route=("above",))
     c.chain("build_user_training", "build_collect_feedback", "build_record_feedback", "build_more_iterations")
     c.flow("build_more_iterations", "build_iteration_merge", "next iteration", "iteration < iterations",
@@ -493,27 +559,34 @@ def deployment() -> Container:
     c.user("deploy_migration_rehearsal", TL, 6, "Migration rehearsal", "crm_migration_rehearsal",
            "Rehearse the data migration on a copy of production and record whether it passed.")
     c.xor("deploy_rehearsal_passed", TL, 7, "Rehearsal passed?")
-    c.gate("gate_go_no_go", SP, 8, "Go/no-go decision", "crm_go_no_go", "go_no_go",
-           "The Sponsor decides whether the production migration and go-live may start.")
-    c.xor("deploy_go", SP, 9, "Go?")
-    c.user("deploy_resolve_blockers", PM, 9, "Resolve go-live blockers", "crm_go_live_blockers",
+    c.xor("deploy_go_merge", SP, 8)
+    c.gate("gate_go_no_go", SP, 9, "Go/no-go decision", "crm_go_no_go", "go_no_go",
+           "The Sponsor decides whether the production migration and go-live may start: go, no-go (resolve the "
+           "blockers, rehearse again), hold (decide again in a week) or stop the project. Signed.")
+    c.xor("deploy_go", SP, 10, "Go?")
+    c.add(Node("deploy_hold_wait", "intermediateCatchEvent", "On hold: decide again in 7 days", SP, 11,
+               timer='"P7D"', doc="Go-live is on hold; the go/no-go decision is taken again after a week."))
+    killed_end(c, "deploy_killed", SP, 12)
+    c.user("deploy_resolve_blockers", PM, 10, "Resolve go-live blockers", "crm_go_live_blockers",
            "Resolve what stopped the go decision; another rehearsal follows.")
-    c.user("deploy_production_migration", TL, 10, "Migrate production data", "crm_production_migration",
+    c.user("deploy_production_migration", TL, 11, "Migrate production data", "crm_production_migration",
            "Run the production migration and reconcile the result.")
-    c.xor("deploy_migration_ok", TL, 11, "Migration succeeded?")
-    c.user("deploy_rollback", TL, 12, "Roll back production migration", "crm_rollback",
+    c.xor("deploy_migration_ok", TL, 12, "Migration succeeded?")
+    c.user("deploy_rollback", TL, 13, "Roll back production migration", "crm_rollback",
            "Restore the legacy systems and data; the migration is rehearsed again.")
-    c.end("deploy_end", QL, 12, "System live")
+    c.end("deploy_end", QL, 13, "System live")
     c.chain("deploy_start", "deploy_preparation_split", "deploy_prepare_environment", "deploy_preparation_join")
     c.chain("deploy_preparation_split", "deploy_clean_data", "deploy_preparation_join")
     c.chain("deploy_preparation_join", "deploy_rehearsal_merge", "deploy_next_rehearsal",
             "deploy_migration_rehearsal", "deploy_rehearsal_passed")
-    c.flow("deploy_rehearsal_passed", "gate_go_no_go", "pass", 'rehearsal_result == "pass"')
+    c.flow("deploy_rehearsal_passed", "deploy_go_merge", "pass", 'rehearsal_result == "pass"')
     c.flow("deploy_rehearsal_passed", "deploy_rehearsal_merge", "fail", default=True,
            route=("below",))
-    c.flow("gate_go_no_go", "deploy_go")
-    gate_routing(c, "deploy_go", "deploy_production_migration", "deploy_resolve_blockers", approve="go",
-                 reject="no-go", approve_route="Z")
+    c.chain("deploy_go_merge", "gate_go_no_go", "deploy_go")
+    gate_outcomes(c, "deploy_go", "deploy_production_migration", "deploy_resolve_blockers", recycle="no-go",
+                  kill_to="deploy_killed", hold_to="deploy_hold_wait", go_route=("bottom-right", 75),
+                  hold_route="straight")
+    c.flow("deploy_hold_wait", "deploy_go_merge", route=("below",))
     c.flow("deploy_resolve_blockers", "deploy_retry_merge", route="straight")
     c.flow("deploy_retry_merge", "deploy_rehearsal_merge")
     c.flow("deploy_production_migration", "deploy_migration_ok")
@@ -552,7 +625,7 @@ def training_golive() -> Container:
     c.chain("golive_support_split", "golive_super_user_support", "golive_support_join")
     c.flow("golive_support_join", "golive_collect_feedback", route="Z")
     c.chain("golive_collect_feedback", "gate_golive_signoff", "golive_signed_off")
-    gate_routing(c, "golive_signed_off", "golive_end", "golive_extend_support")
+    gate_outcomes(c, "golive_signed_off", "golive_end", "golive_extend_support", go="stable", recycle="extend")
     c.flow("golive_extend_support", "golive_support_merge", route="L")
     return c
 
@@ -585,8 +658,7 @@ def closure() -> Container:
             "closure_update_knowledge_base", "closure_improvement_backlog")
     c.flow("closure_improvement_backlog", "closure_acceptance_merge", route="Z")
     c.chain("closure_acceptance_merge", "gate_final_acceptance", "closure_accepted")
-    gate_routing(c, "closure_accepted", "closure_end", "closure_resolve_acceptance_issues",
-                 approve="accept", reject="reject")
+    gate_outcomes(c, "closure_accepted", "closure_end", "closure_resolve_acceptance_issues", go="accept")
     c.flow("closure_resolve_acceptance_issues", "closure_acceptance_merge", route="L")
     return c
 
@@ -600,7 +672,8 @@ def change_request_handler() -> Container:
            "Assess scope, schedule and cost impact of the change and whether the Sponsor must approve it.")
     c.xor("change_needs_approval", PM, 2, "Sponsor approval needed?")
     c.gate("gate_change_approval", SP, 3, "Approve change request", "crm_change_approval", "change_approval",
-           "The Sponsor approves or rejects the change request.")
+           "The Sponsor approves the change request (possibly with conditions), defers it (hold) or rejects it "
+           "(recycle).")
     c.xor("change_merge", PM, 4)
     c.data_ref("change_requests_ref", SP, 5, "Change request log", "change_requests")
     c.script("change_record", PM, 5, "Record change request", """
@@ -614,15 +687,15 @@ def change_request_handler() -> Container:
             "recommendation": recommendation,
             "needs_sponsor_approval": needs_sponsor_approval,
             "reported": globals().get("change_report"),
-            "sponsor_decision": decision if needs_sponsor_approval else None,
-            "sponsor_comment": globals().get("comment") if needs_sponsor_approval else None,
-            "status": ("approved" if decision == "approve" else "rejected") if needs_sponsor_approval
-                      else recommendation,
+            "sponsor_decision": gate_outcome if needs_sponsor_approval else None,
+            "status": STATUS[gate_outcome] if needs_sponsor_approval else recommendation,
         }]
-        # Recorded in the change request log: drop the handler's form fields.
+        # Recorded in the change request log: drop the handler's form fields and the gate's result.
         for name in FORM_FIELDS:
             globals().pop(name, None)
-    """.replace("FORM_FIELDS", repr(form_fields("crm_change_assessment") + form_fields("crm_change_approval"))), doc="Appends the change request and its outcome to the change request log.",
+    """.replace("FORM_FIELDS", repr(form_fields("crm_change_assessment") + form_fields("crm_change_approval")
+                                   + GATE_RESULT)).replace("STATUS", repr(CHANGE_STATUS)),
+             doc="Appends the change request and its outcome (the Sponsor's gate decision) to the change request log.",
              data_inputs=["change_requests_ref"], data_outputs=["change_requests_ref"])
     c.end("change_recorded", PM, 6, "Change request recorded")
     c.chain("change_requested", "change_assess", "change_needs_approval")
@@ -666,6 +739,11 @@ def risk_handler() -> Container:
 
 
 MESSAGES = [("msg_raise_risk", "raise_risk"), ("msg_change_request", "change_request")]
+# What Phasegate sets when it completes a gate task (besides `decision`).
+GATE_RESULT = ["gate_outcome", "gate_round", "gate_reason"]
+# The change request's status by the outcome of the Sponsor's change approval gate.
+CHANGE_STATUS = {"go": "approved", "conditional-go": "approved with conditions", "hold": "deferred",
+                 "recycle": "rejected"}
 
 
 # --------------------------------------------------------------------------- layout
@@ -707,6 +785,9 @@ class Layout:
             self._put(process.nodes[f"log_{key}_overrun"], right + 325, row_cy(PM))
             self._put(process.nodes[f"overruns_{key}_ref"], right + 325, row_cy(SP))
             self._put(process.nodes[f"end_{key}_overrun"], right + 433, row_cy(PM))
+            if f"check_{key}_killed" in process.nodes:
+                self._put(process.nodes[f"check_{key}_killed"], right + 110, row_cy(TL))
+                self._put(process.nodes[f"stopped_{key}"], right + 110, row_cy(QL))
             x = right + PHASE_GAP
         last_right = phases[-1].x + phases[-1].w
         self._put(process.nodes["end_crm_project"], last_right + 175, row_cy(TL))
@@ -760,6 +841,8 @@ class Layout:
             if flow.src in self.containers and flow.tgt in self.containers:
                 y = row_cy(TL)
                 return [(sx + sw, y), (tx, y)]
+            if abs(scx - tcx) < 1:               # a gateway after a phase -> "Project stopped" below it
+                return [(scx, sy + sh), (tcx, ty)]
             if flow.tgt in self.containers:      # init -> first phase
                 return [(sx + sw, scy), (tx, scy)]
             if flow.src in self.containers:      # last phase -> end
@@ -798,6 +881,9 @@ class Layout:
             end = (tcx, ty + th) if scy > tcy else (tcx, ty)
             return [(sx, scy), (tcx, scy), end]
         kind = route[0]
+        if kind == "bottom-right":     # leave a gateway's bottom corner to the right, turn down at scx + dx
+            x = scx + route[1]
+            return [(scx, sy + sh), (x, sy + sh), (x, tcy), (tx, tcy)]
         if kind == "below":
             y = row_top(self.all_nodes[flow.src].row) + LANE_H - 14
             return [(scx, sy + sh), (scx, y), (tcx, y), (tcx, ty + th)]
@@ -1061,9 +1147,11 @@ def write_xml(process: Container, layout: Layout) -> str:
 
     proc = sub(root, "bpmn", "process", id=PROCESS_ID, name=process.name, isExecutable="true")
     sub(proc, "bpmn", "documentation",
-        "CRM implementation in eight phases, each ending in a review gate with a rework path. Start data: "
-        "project_name, iterations (default 3). Risks and change requests can be raised at any time with the "
-        "messages raise_risk and change_request.")
+        "CRM implementation in eight phases, each ending in a phase gate (configured in "
+        "crm_implementation.gates.yaml) that routes on gate_outcome: go and conditional go continue, recycle "
+        "goes back to rework, kill stops the project, hold waits. Start data: project_name, iterations "
+        "(default 3). Risks and change requests can be raised at any time with the messages raise_risk and "
+        "change_request.")
     lane_set = sub(proc, "bpmn", "laneSet", id="crm_lanes")
     lanes = [sub(lane_set, "bpmn", "lane", id=LANE_IDS[i], name=role) for i, role in enumerate(ROLES)]
     for node in layout.all_nodes.values():
@@ -1158,6 +1246,8 @@ def write_xml(process: Container, layout: Layout) -> str:
         if node.timer:
             definition = sub(element, "bpmn", "timerEventDefinition", id=f"{node.id}_definition")
             sub(definition, "bpmn", "timeDuration", node.timer, **{"xsi:type": "bpmn:tFormalExpression"})
+        if node.terminate:
+            sub(element, "bpmn", "terminateEventDefinition", id=f"{node.id}_definition")
 
     write_container(proc, process)
 
@@ -1319,9 +1409,12 @@ class Form:
         properties = {}
         ui: dict = {}
         if self.gate:
+            # A configured gate is decided in its approval tasks (go, conditional go, hold, recycle,
+            # kill; crm_implementation.gates.yaml); Phasegate then completes the task with
+            # gate_outcome and decision approve/reject. The form shows the decision that way.
             properties["decision"] = choice(
-                "Decision", "approve lets the project continue; reject sends the work back for rework.",
-                ["approve", "reject"], list(self.decision_names))
+                "Decision", "approve: go or conditional go, the project continues; reject: hold, recycle (back "
+                "for rework) or kill.", ["approve", "reject"], list(self.decision_names))
             properties["decision"]["_ui"]["ui:widget"] = "radio"
             properties["comment"] = text("Comment", "Why you decided so. Required on rejection: say what must "
                                                     "be reworked.", min_length=0, long=True)
@@ -1427,12 +1520,12 @@ def build_forms() -> list[Form]:
                                   ["phase", "name", "due_date"], min_items=len(PHASES))},
              ["start_date", "go_live_date", "milestones"]),
         Form("crm_charter_approval", "Approve project charter",
-             "Approve the charter (goals, team, plan, budget) or send it back with a comment.",
-             {"approved_budget": number("Approved budget (EUR)", "The budget the Sponsor commits.")},
-             gate=True),
+             "Approve the charter (goals, team, plan, budget), possibly with conditions, send it back with a "
+             "comment, or stop the project.", {}, gate=True),
         Form("crm_charter_revision", "Revise charter and plan",
              "Rework the charter and plan; the Sponsor decides again.",
-             {"changes": text("Changes made", "What was changed in answer to the Sponsor's comment.", long=True)},
+             {"changes": text("Changes made", "What was changed in answer to the Sponsor's comment.", long=True),
+              "budget": number("Revised budget (EUR)", "The budget requested now, if it changed.")},
              ["changes"]),
         # ---------------------------------------------------------------- Requirements
         Form("crm_stakeholder_interviews", "Interview stakeholders per department",
@@ -1676,13 +1769,9 @@ def build_forms() -> list[Form]:
               "issues": text("Issues", "What went wrong and what will change.", min_length=0, long=True)},
              ["rehearsal_result"]),
         Form("crm_go_no_go", "Go/no-go decision",
-             "Decide whether the production migration and go-live may start (approve = go, reject = no-go).",
-             {"rehearsal": REHEARSAL,
-              "checklist": items("Go-live checklist", "Criteria checked before deciding.",
-                                 {"criterion": text("Criterion", "e.g. rehearsal passed, users trained, "
-                                                                 "support ready."),
-                                  "met": boolean("Met", "The criterion is fulfilled.")},
-                                 ["criterion", "met"], min_items=0)},
+             "Decide whether the production migration and go-live may start (approve = go, reject = no-go, hold "
+             "or stop the project). The decision is signed.",
+             {"rehearsal": REHEARSAL},
              gate=True, decision_names=("Go", "No-go")),
         Form("crm_go_live_blockers", "Resolve go-live blockers", "What was done about the no-go reasons.",
              {"actions": text("Actions taken", "How each blocker was resolved.", long=True)},
@@ -1790,8 +1879,8 @@ def build_forms() -> list[Form]:
                                ["title", "priority"], min_items=0)},
              ["backlog"]),
         Form("crm_final_acceptance", "Final acceptance",
-             "Accept the project result and close the project, or reject naming what is missing.",
-             {"acceptance_notes": text("Acceptance notes", "Conditions or remarks.", min_length=0, long=True)},
+             "Accept the project result and close the project (conditions become action items), or reject "
+             "naming what is missing. The decision is signed.", {},
              gate=True, decision_names=("Accept", "Reject")),
         Form("crm_acceptance_issues", "Resolve acceptance issues", "What was done about the acceptance issues.",
              {"actions": text("Actions taken", "How each issue was resolved.", long=True)},
@@ -1842,7 +1931,8 @@ def build_forms() -> list[Form]:
               "needs_sponsor_approval": boolean("Needs Sponsor approval",
                                                 "Changes to scope, budget or go-live date need the Sponsor.")},
              ["change_title", "change_description", "requested_by", "recommendation", "needs_sponsor_approval"]),
-        Form("crm_change_approval", "Approve change request", "Approve or reject the change request.", {},
+        Form("crm_change_approval", "Approve change request",
+             "Approve the change request (possibly with conditions), defer it (hold) or reject it (recycle).", {},
              gate=True),
     ]
 
