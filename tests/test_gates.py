@@ -364,7 +364,8 @@ def test_any_waits_for_another_approver_after_a_rejection_then_recycles(app, dep
     assert decide(app, task, "rob", "kill")["decided"] is False
     result = decide(app, task, "ray", "recycle")
     # recycle 2 : kill 1 - the most common negative vote.
-    assert (result["decided"], result["outcome"], result["reason"]) == (True, "recycle", "nobody approved")
+    assert (result["decided"], result["outcome"], result["reason"]) == (
+        True, "recycle", "nobody approved (rita: recycle, rob: kill, ray: recycle)")
     assert [t.element_id for t in ready(app, instance_id)] == ["prepare"]
 
 

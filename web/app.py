@@ -26,7 +26,9 @@ def create_app(database_url: str | None = None, *, phasegate: Phasegate | None =
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key()
 
-    from web import pages
+    from web import pages, security
+
+    security.configure(app)
 
     app.register_blueprint(pages.blueprint)
 

@@ -523,9 +523,23 @@ class GateRepository:
         return list(self.conn.execute(sa.select(t.gate).where(c.instance_id == instance_id).order_by(c.id)))
 
     def rounds_of(self, instance_id: int, gate: str) -> list:
+        """Every opening of the gate in the instance, oldest first."""
         c = t.gate.c
         return list(self.conn.execute(sa.select(t.gate).where(c.instance_id == instance_id, c.gate == gate)
-                                      .order_by(c.round)))
+                                      .order_by(c.id)))
+
+    def rework_cycle(self, instance_id: int, gate: str, before_id: int | None = None) -> list:
+        """The openings of the gate since it last passed (or was killed): the rounds of the current
+        rework cycle. A gate reached again in the next loop iteration starts again at round 1."""
+        cycle = []
+        for row in self.rounds_of(instance_id, gate):
+            if before_id is not None and row.id >= before_id:
+                break
+            if row.state == "passed" or row.outcome == "kill":
+                cycle = []
+            elif row.state in ("rejected", "withdrawn"):
+                cycle.append(row)
+        return cycle
 
     def update(self, gate_id: int, **values) -> None:
         self.conn.execute(sa.update(t.gate).where(t.gate.c.id == gate_id).values(**values))
@@ -566,11 +580,16 @@ class GateRepository:
         ht = t.human_task.c
         return list(self.conn.execute(sa.select(t.human_task).where(ht.gate_id == gate_id).order_by(ht.id)))
 
-    def set_approval_state(self, gate_id: int, state: str, at: datetime, task_ids: list[int] | None = None) -> None:
+    def set_approval_state(self, gate_id: int, state: str, at: datetime, task_ids: list[int] | None = None,
+                           completed_by: dict[int, str] | None = None) -> None:
+        """Close ready approval tasks of a gate; `completed_by` names who decided each task."""
         ht = t.human_task.c
         query = sa.update(t.human_task).where(ht.gate_id == gate_id, ht.state == "ready")
         if task_ids is not None:
             query = query.where(ht.id.in_(task_ids))
+        if completed_by:
+            for task_id, user in completed_by.items():
+                self.conn.execute(query.where(ht.id == task_id).values(state=state, completed_at=at, completed_by=user))
         self.conn.execute(query.values(state=state, completed_at=at))
 
     def reroute_approvals(self, gate_id: int, role: str) -> None:

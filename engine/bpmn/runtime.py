@@ -38,11 +38,18 @@ _DEFINITE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.
 
 
 class _EngineClockDatetime(datetime):
-    """`datetime` whose now() is the engine clock, so timers obey tests' controlled time."""
+    """`datetime` whose now() is the engine clock, so timers obey tests' controlled time.
+
+    While due timers are fired the clock reads a microsecond late: SpiffWorkflow fires a timer
+    only once `now` is strictly past it, and a timer is due *at* its time (a sweep at exactly
+    the due moment must move the instance on, not record an empty step).
+    """
+
+    slack = timedelta(0)
 
     @classmethod
     def now(cls, tz=None):
-        current = clock.now()
+        current = clock.now() + cls.slack
         return current.astimezone(tz) if tz is not None else current.replace(tzinfo=None)
 
 
@@ -222,7 +229,12 @@ class Runtime:
 
     def fire_timers(self, live: LiveWorkflow) -> StepOutcome:
         live.state.mark()
-        return self._run_engine(live, path=[])
+        _EngineClockDatetime.slack = timedelta(microseconds=1)
+        try:
+            live.workflow.refresh_timers()
+            return self._run_engine(live, path=[])
+        finally:
+            _EngineClockDatetime.slack = timedelta(0)
 
     def cancel(self, live: LiveWorkflow) -> StepOutcome:
         live.state.mark()

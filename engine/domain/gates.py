@@ -136,7 +136,8 @@ def evaluate(rule: DecisionRule, groups: list[ApproverGroup], votes: list[Vote],
         if positives:
             return go(f"approved by {positives[0].user}")
         if remaining == 0:
-            return no("nobody approved")
+            said = ", ".join(f"{v.user}: {v.outcome}" for v in negatives)
+            return no("nobody approved" + (f" ({said})" if said else ""))
         return waiting("waiting for one approval")
 
     if rule.kind == "all":

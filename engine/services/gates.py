@@ -80,7 +80,8 @@ def _escalation_steps(config: GateConfig) -> list[tuple[str, timedelta]]:
 
 # What the gate itself writes into the instance data when it is decided: not part of the work
 # under review, so not a "change" the reviewers of the next round need to see.
-_GATE_RESULT_KEYS = frozenset({"gate_outcome", "decision", "gate_round", "gate_reason"})
+_GATE_RESULT_KEYS = frozenset({"gate_outcome", "decision", "gate_round", "gate_reason", "gate_comments",
+                               "gate_conditions"})
 
 
 def _diff(previous: dict | None, current: dict) -> dict | None:
@@ -141,7 +142,7 @@ def _open_gate(app, uow, ctx, task, config_row, config: GateConfig, body: dict, 
         lines = [r.explain() for r in unmet] + [f"checklist item {i.id} not confirmed: {i.text}" for i in unchecked]
         raise InvalidInput(f"gate '{config.gate}' cannot open: " + "; ".join(lines), fields=fields)
 
-    previous = uow.gates.rounds_of(ctx.instance_id, config.gate)
+    previous = uow.gates.rework_cycle(ctx.instance_id, config.gate)
     round_no = len(previous) + 1
     approvers = list(config.approvers)
     escalated = False
@@ -219,9 +220,8 @@ def _history(uow, gate_row, decisions) -> GateHistory:
         if phase and phase == gate_row.phase:
             phase_participants.add(user)
     earlier: set[str] = set()
-    for other in uow.gates.rounds_of(gate_row.instance_id, gate_row.gate):
-        if other.round < gate_row.round:
-            earlier.update(d.on_behalf_of or d.user_name for d in uow.gates.decisions(other.id))
+    for other in uow.gates.rework_cycle(gate_row.instance_id, gate_row.gate, before_id=gate_row.id):
+        earlier.update(d.on_behalf_of or d.user_name for d in uow.gates.decisions(other.id))
     # Carried-over approvals (rework `carry_over`) are their approvers' vote in this round too:
     # one vote per person, so they are not eligible again (they "need not decide again").
     voted = {d.on_behalf_of or d.user_name for d in decisions}
@@ -401,7 +401,21 @@ def _decide(app, uow, task_id, user, vote, comment, conditions, on_behalf_of, pa
                "reason": result.reason, "instance": gate_row.instance_id}
     if result.decided:
         _close_gate(app, uow, gate_row, result.outcome, result.reason, decisions, actor=user, at=now)
+    else:
+        _close_satisfied_groups(uow, gate_row, config, decisions, now)
     return summary
+
+
+def _close_satisfied_groups(uow, gate_row, config: GateConfig, decisions, at: datetime) -> None:
+    """A group that gave all the approvals the gate asks of it leaves the inbox (and is not
+    reassigned on escalation) while other groups are still waited on."""
+    if config.rule.kind not in ("n_of_m", "all"):
+        return
+    for group, task in zip(config.approvers, uow.gates.approval_tasks(gate_row.id)):
+        positives = [d for d in decisions if d.role == group.role and d.outcome in POSITIVE]
+        if task.state == "ready" and len(positives) >= group.count:
+            uow.gates.set_approval_state(gate_row.id, "completed", at, [task.id],
+                                         completed_by={task.id: positives[-1].user_name})
 
 
 def _group_of(uow, gate_row, task_id: int, task_role: str, config: GateConfig) -> str:
@@ -445,8 +459,8 @@ def _acting_for(user, on_behalf_of, people, excluded, config, history) -> str | 
 
 def _close_gate(app, uow, gate_row, outcome: str, reason: str, decisions, *, actor: str, at: datetime) -> None:
     """The gate is decided: withdraw what is still open, record action items, move the process on."""
-    decided_tasks = sorted({d.task_id for d in decisions if d.task_id is not None})
-    uow.gates.set_approval_state(gate_row.id, "completed", at, decided_tasks)
+    deciders = {d.task_id: d.user_name for d in decisions if d.task_id is not None}
+    uow.gates.set_approval_state(gate_row.id, "completed", at, sorted(deciders), completed_by=deciders)
     uow.gates.set_approval_state(gate_row.id, "withdrawn", at)
     uow.gates.update(gate_row.id, state="passed" if outcome in POSITIVE else "rejected", outcome=outcome,
                      reason=reason, decided_at=at, escalate_at=None)
@@ -463,17 +477,22 @@ def _close_gate(app, uow, gate_row, outcome: str, reason: str, decisions, *, act
             if item["due"] is not None and item["due"].tzinfo is None:
                 item["due"] = item["due"].replace(tzinfo=clock.now().tzinfo)
         uow.gates.add_action_items(items)
-    _complete_gate_task(app, uow, gate_row, outcome, reason, actor=actor, at=at)
+    _complete_gate_task(app, uow, gate_row, outcome, reason, decisions, actor=actor, at=at)
 
 
-def _complete_gate_task(app, uow, gate_row, outcome: str, reason: str, *, actor: str, at: datetime) -> None:
+def _complete_gate_task(app, uow, gate_row, outcome: str, reason: str, decisions, *, actor: str,
+                        at: datetime) -> None:
     from engine.services.instances import load_live
     from engine.services.steps import StepContext, persist_step
 
     instance_row = uow.instances.get_row(gate_row.instance_id, for_update=True)
     live = load_live(app, uow, instance_row)
+    # The process sees the outcome, and what the approvers said (a change log may record it).
     data = {"gate_outcome": outcome, "decision": "approve" if outcome in POSITIVE else "reject",
-            "gate_round": gate_row.round, "gate_reason": reason}
+            "gate_round": gate_row.round, "gate_reason": reason,
+            "gate_comments": [{"user": d.user_name, "on_behalf_of": d.on_behalf_of, "outcome": d.outcome,
+                               "comment": d.comment} for d in decisions if d.comment],
+            "gate_conditions": [c for d in decisions for c in (d.conditions or [])]}
     step = app.runtime.complete(live, gate_row.spiff_task_id, data)
     ctx = StepContext(instance_row.id, instance_row.revision, instance_row.key, instance_row.business_key,
                       instance_row.phase, instance_row.event_seq, instance_row.event_hash)
@@ -596,7 +615,8 @@ def _unblock(app, uow, instance_row, at: datetime) -> None:
     for gate_row in uow.gates.blocked_for_instance(instance_row.id):
         config = gate_from_dict(gate_row.gate, gate_row.config)
         steps = _escalation_steps(config)
-        uow.gates.update(gate_row.id, state="open", opened_at=at,
+        due = parse_duration(config.due) if config.due else None
+        uow.gates.update(gate_row.id, state="open", opened_at=at, due_at=at + due if due else None,
                          escalate_at=(at + steps[0][1]) if steps else None)
         from engine.services.definitions import deployed_process
 
@@ -721,3 +741,25 @@ def _escalate(app, uow, gate_row, config: GateConfig, kind: str, now: datetime) 
                                                           "outcome": outcome})
     _close_gate(app, uow, gate_row, outcome, reason, decisions, actor=SYSTEM, at=now)
     return {"gate": gate_row.gate, "instance": gate_row.instance_id, "action": "auto-decide", "outcome": outcome}
+
+
+def decision_options(app: Phasegate, task_id: int) -> dict | None:
+    """What a decision on an approval task may be (the task page's buttons): the gate, its round,
+    the allowed outcomes in the order go, conditional-go, hold, recycle, kill (then abstain when the
+    rule allows it), and the signature's meaning if the gate asks for one. None for other tasks."""
+    with app.uow() as uow:
+        task = uow.tasks.get(task_id)
+        if task is None:
+            raise NotFound(f"unknown task {task_id}")
+        if task.kind != "approval" or task.gate_id is None:
+            return None
+        gate_row = uow.gates.get(task.gate_id)
+    config = gate_from_dict(gate_row.gate, gate_row.config)
+    allowed = set(config.outcomes) or {"go", "recycle"}
+    from engine.domain.gates import OUTCOMES
+
+    outcomes = [o for o in OUTCOMES if o in allowed]
+    if config.rule.allow_abstain:
+        outcomes.append("abstain")
+    return {"gate": gate_row.gate, "title": config.title, "round": gate_row.round, "state": gate_row.state,
+            "outcomes": outcomes, "signature": config.signature}

@@ -271,3 +271,35 @@ def fire_due_timers(app: Phasegate, *, limit: int = 100) -> list[int]:
         if escalation["instance"] not in moved:
             moved.append(escalation["instance"])
     return moved
+
+
+def diagram(app: Phasegate, instance_id: int, actor: Actor | None = None) -> dict:
+    """What the instance page draws: the BPMN XML of the instance's process (None if the definition
+    has no diagram layout, BPMN DI), the element ids that ran (from the `path` of every event),
+    the elements with open tasks, and the process's phases in document order."""
+    with app.uow() as uow:
+        row = _readable_row(uow, instance_id, actor)
+        definition_row = uow.definitions.get_row(row.definition_id)
+        events = uow.events.for_instance(instance_id)
+        open_tasks = uow.tasks.open_for_instance(instance_id)
+    files = dict(definition_row.files or {})
+    xml = None
+    for name, text in sorted(files.items()):
+        if name.lower().endswith(".bpmn") and f'id="{definition_row.key}"' in text:
+            xml = text
+            break
+    has_layout = bool(xml) and "BPMNDiagram" in xml
+    completed: list[str] = []
+    for event in events:
+        for element_id in (event.payload or {}).get("path") or []:
+            if element_id not in completed:
+                completed.append(element_id)
+    current = sorted({t.element_id for t in open_tasks})
+    phases_in_order: list[str] = []
+    for info in (definition_row.elements or {}).values():
+        phase = info.get("phase")
+        if phase and phase not in phases_in_order:
+            phases_in_order.append(phase)
+    return {"xml": xml if has_layout else None, "has_layout": has_layout,
+            "completed": [e for e in completed if e not in current], "current": current,
+            "phases": phases_in_order}

@@ -163,3 +163,25 @@ def complete_and_show(app: Phasegate, task_id: int, user: str, data: dict | None
     shown = instances.show(app, result.instance_id).to_dict()
     shown["path"] = result.path
     return shown
+
+
+def task_view(app: Phasegate, task_id: int, actor: Actor) -> dict:
+    """Everything the task page shows, for someone who may see the task: the task, its instructions
+    (the element's BPMN documentation), its instance, its form (a JSON Schema, or None) and, for a
+    gate approval, the gate as `gates.gates_view` shows it plus the decision options."""
+    from engine.services import gates, instances
+
+    task = get_task(app, task_id, actor=actor)
+    with app.uow() as uow:
+        instance_row = uow.instances.get_row(task.instance_id)
+        deployed = deployed_process(app, uow, instance_row.definition_id)
+    info = deployed.process.elements.get(task.element_id)
+    form = deployed.forms.get(task.form) if task.form else None
+    view = {"task": task, "documentation": info.documentation if info else None,
+            "instance": instances.show(app, task.instance_id), "form": form, "gate": None, "options": None}
+    options = gates.decision_options(app, task_id)
+    if options is not None:
+        view["options"] = options
+        view["gate"] = next((g for g in gates.gates_view(app, task.instance_id)
+                             if g["gate"] == options["gate"] and g.get("round") == options["round"]), None)
+    return view
