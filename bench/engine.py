@@ -52,22 +52,35 @@ def next_task(app: Phasegate, instance_id: int) -> int | None:
     return ready[0].id if ready else None
 
 
-def durable(app: Phasegate, instances_count: int, iterations: int) -> tuple[float, float, int]:
-    """Completions/s and statements per completion over several sequential-loop instances."""
-    counter = StatementCounter(app.engine)
-    elapsed, counts = 0.0, []
+def durable(app: Phasegate, instances_count: int, iterations: int) -> float:
+    """Completions/s over several sequential-loop instances, each completion its own transaction."""
+    elapsed, done = 0.0, 0
     for _ in range(instances_count):
         inst = instances.start(app, "seq_loop", data={"i": 0, "n": iterations}, user=USER)
         task_id = inst.tasks[0].id
         while task_id is not None:
-            counter.reset()
             t0 = time.perf_counter()
             tasks.complete(app, task_id, USER, {"result": "ok"})
             elapsed += time.perf_counter() - t0
-            counts.append(counter.count)
+            done += 1
             task_id = next_task(app, inst.id)
+    return done / elapsed
+
+
+def statements_per_completion(app: Phasegate, iterations: int) -> tuple[float, int]:
+    """SQL statements per completion, counted in a separate run: the listener that counts them
+    slows every statement down, so it is kept out of the timed run."""
+    counter = StatementCounter(app.engine)
+    counts = []
+    inst = instances.start(app, "seq_loop", data={"i": 0, "n": iterations}, user=USER)
+    task_id = inst.tasks[0].id
+    while task_id is not None:
+        counter.reset()
+        tasks.complete(app, task_id, USER, {"result": "ok"})
+        counts.append(counter.count)
+        task_id = next_task(app, inst.id)
     counter.close()
-    return len(counts) / elapsed, statistics.mean(counts), max(counts)
+    return statistics.mean(counts), max(counts)
 
 
 def raw_spiff(instances_count: int, iterations: int) -> float:
@@ -156,7 +169,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         app = fresh_app(tmp, "durable.sqlite")
-        per_s, stmts_mean, stmts_max = durable(app, instances_count, iterations)
+        per_s = durable(app, instances_count, iterations)
+        stmts_mean, stmts_max = statements_per_completion(app, 30)
         raw = raw_spiff(instances_count, iterations)
         seq_ratio, _ = loop_cost_ratio(app, "seq_loop", 3)
         par_ratio, par_iterations = loop_cost_ratio(app, "par_loop", 4)

@@ -21,17 +21,30 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import EventSubprocess
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState
 
 from engine.bpmn import joins, pruning
 from engine.bpmn.package import ElementInfo, LoadedProcess
-from engine.bpmn.state import TOP, Codec, Changes, TaskRow, WorkflowState, all_workflows, restore_workflow
+from engine.bpmn.state import Codec, Changes, TaskRow, WorkflowState, all_workflows, restore_workflow
 from engine.domain import clock
 from engine.domain.errors import Conflict, ExecutionFailure
 
 # SpiffWorkflow logs every state change at INFO with eagerly built extras; our event log is
-# the history, so keep its loggers quiet unless someone asks for them.
+# the history, so keep its loggers quiet unless someone asks for them — and skip building the
+# extras (a dict per state change, on the hot path) when nothing would log them.
 logging.getLogger("spiff").setLevel(logging.WARNING)
+_spiff_task_logger = logging.getLogger("spiff.task")
+_collect_log_extras = SpiffTask.collect_log_extras
+
+
+def _log_extras_if_logging(self, dct=None):
+    if not _spiff_task_logger.isEnabledFor(logging.INFO):
+        return {}
+    return _collect_log_extras(self, dct)
+
+
+SpiffTask.collect_log_extras = _log_extras_if_logging
 
 
 _DEFINITE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.COMPLETED
@@ -294,7 +307,7 @@ class Runtime:
             finished=finished,
             completed=completed,
             failure=failure,
-            data=self.current_data(workflow, completed, last_done),
+            data=self.current_data(workflow, completed, last_done, ready_now.values()),
             wake_at=self.next_timer(workflow),
             phase=phase,
         )
@@ -352,7 +365,7 @@ class Runtime:
                         f"(more than {pruning.UNSAFE_DEPTH} steps without a loop Phasegate can bound)")
         return None
 
-    def current_data(self, workflow: BpmnWorkflow, completed: bool, last_done) -> dict | None:
+    def current_data(self, workflow: BpmnWorkflow, completed: bool, last_done, ready_tasks=None) -> dict | None:
         """The instance's data after a step (None: unchanged).
 
         Task data travels with the tokens, so "the" data of a running instance is taken from the
@@ -364,13 +377,11 @@ class Runtime:
         if completed:
             return clean(workflow.data)
         newest = None
-        for wf_id, wf in all_workflows(workflow):
-            if wf_id != TOP and _is_event_subprocess(workflow, wf):
+        for task in ready_tasks if ready_tasks is not None else _ready_human_tasks(workflow):
+            if task.workflow is not workflow and _is_event_subprocess(workflow, task.workflow):
                 continue
-            for task in wf.tasks.values():
-                if task._state == TaskState.READY and task.task_spec.manual and (
-                        newest is None or task.last_state_change > newest.last_state_change):
-                    newest = task
+            if newest is None or task.last_state_change > newest.last_state_change:
+                newest = task
         source = newest if newest is not None else last_done
         if source is None:
             return None
