@@ -61,6 +61,9 @@ def create_engine(url: str | None = None, **kwargs) -> sa.Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Every unit of work ends in an explicit commit or rollback, so returning a connection to
+        # the pool needs no second rollback (it was measurable per task completion).
+        kwargs.setdefault("pool_reset_on_return", None)
         engine = sa.create_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine
