@@ -292,9 +292,9 @@ def frozen_clock():
     clock.use(previous)
 
 
-def prepare(app: Phasegate) -> None:
+def prepare(app: Phasegate, gate_overrides: dict | None = None) -> None:
     users.add_user(app, "admin", ["admin"], exist_ok=True)
-    definitions.deploy(app, PROCESSES, "admin")
+    definitions.deploy(app, PROCESSES, "admin", gate_overrides=gate_overrides)
     # The go/no-go and the final acceptance are signed: the Sponsor needs the demo password the
     # scenarios re-enter. Everybody else needs no password, which spares 9 argon2 hashes.
     users.add_user(app, "sponsor", [SP], password="demo")

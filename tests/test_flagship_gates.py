@@ -27,7 +27,8 @@ from engine.domain import clock
 from engine.domain.clock import FrozenClock
 from engine.domain.errors import Forbidden, InvalidInput
 from engine.domain.routing import parse_duration
-from engine.services import definitions, demo, gates, instances, scenarios, tasks, users
+from engine.services import definitions, gates, instances, scenarios, tasks, users
+from tests.test_flagship import prepare
 from engine.services.scenarios import ScenarioFailed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,14 +91,6 @@ def frozen_clock():
     previous = clock.use(frozen)
     yield frozen
     clock.use(previous)
-
-
-def prepare(app: Phasegate, gate_overrides: dict | None = None) -> None:
-    users.add_user(app, "admin", ["admin"], exist_ok=True)
-    definitions.deploy(app, PROCESSES, "admin", gate_overrides=gate_overrides)
-    # The Sponsor signs go/no-go and final acceptance with the demo password; the others need none.
-    users.add_user(app, "sponsor", [SP], password="demo")
-    demo.create_demo_users(app, password="")
 
 
 @pytest.fixture

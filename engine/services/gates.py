@@ -67,6 +67,12 @@ def _gate_body(config_row, gate_id: str, overrides: dict | None) -> dict:
     return document["gates"][gate_id]
 
 
+def _due_after(config: GateConfig, opened_at: datetime) -> datetime | None:
+    """When a gate opened at `opened_at` is due, per its `due` duration (None without one)."""
+    delta = parse_duration(config.due) if config.due else None
+    return opened_at + delta if delta else None
+
+
 def _escalation_steps(config: GateConfig) -> list[tuple[str, timedelta]]:
     steps = []
     esc = config.escalation
@@ -159,7 +165,7 @@ def _open_gate(app, uow, ctx, task, config_row, config: GateConfig, body: dict, 
         data=data, changes=_diff(previous[-1].data if previous else None, data),
         criteria={r.id: {"met": r.met, "values": r.values, "expression": r.expression} for r in criteria_results},
         form_hash=_form_hash(deployed_form, data), opened_at=at,
-        due_at=at + parse_duration(config.due) if config.due and parse_duration(config.due) else None,
+        due_at=_due_after(config, at),
         escalate_at=(at + steps[0][1]) if steps and not blocked else None, escalation_stage=0,
     )
     if escalated:
@@ -187,7 +193,7 @@ def _form_of(app, uow, instance_id: int, form_name: str | None) -> dict | None:
 def _create_approvals(uow, ctx, *, spiff_task_id: str, element_id: str, phase: str | None, form: str | None,
                       title: str, gate_row_id: int, round_no: int, approvers, config: GateConfig, at):
     """One approval task per approver group, routed to the group's role."""
-    due = at + parse_duration(config.due) if config.due and parse_duration(config.due) else None
+    due = _due_after(config, at)
     rows = [{
         "instance_id": ctx.instance_id, "spiff_task_id": spiff_task_id, "process_key": ctx.process_key,
         "business_key": ctx.business_key, "element_id": element_id,
@@ -615,8 +621,7 @@ def _unblock(app, uow, instance_row, at: datetime) -> None:
     for gate_row in uow.gates.blocked_for_instance(instance_row.id):
         config = gate_from_dict(gate_row.gate, gate_row.config)
         steps = _escalation_steps(config)
-        due = parse_duration(config.due) if config.due else None
-        uow.gates.update(gate_row.id, state="open", opened_at=at, due_at=at + due if due else None,
+        uow.gates.update(gate_row.id, state="open", opened_at=at, due_at=_due_after(config, at),
                          escalate_at=(at + steps[0][1]) if steps else None)
         from engine.services.definitions import deployed_process
 
