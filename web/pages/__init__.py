@@ -1,0 +1,74 @@
+"""Server-rendered pages: one blueprint, a module per page family (sign-in, inbox, task pages,
+instance pages, overview).
+
+Every page but /sign-in and /healthz needs a signed-in user (else a redirect to
+/sign-in?next=...); every POST form carries a CSRF token (web.security). Routes stay thin: they
+parse the request, call `engine.services`, and render.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from engine.bootstrap import Phasegate
+from engine.domain.errors import PhasegateError, Unauthenticated
+from engine.services import auth
+from web import security
+
+blueprint = Blueprint("pages", __name__)
+
+PUBLIC_ENDPOINTS = {"pages.sign_in", "pages.health"}
+OUTCOME_LABELS = {"go": "Approve", "conditional-go": "Approve with conditions", "hold": "Put on hold",
+                  "recycle": "Reject (send back for rework)", "kill": "Reject and stop", "abstain": "Abstain"}
+COMMENT_REQUIRED = ("hold", "recycle", "kill")
+# A form shown again with its errors is a 200: browsers log every 4xx page load as a console
+# error, and the page itself says what is wrong (refusals with no form to fix keep their status).
+FORM_ERROR = 200
+
+
+def engine_app() -> Phasegate:
+    return current_app.extensions["phasegate"]
+
+
+def int_arg(name: str, default: int) -> int:
+    try:
+        return int(request.args.get(name, default))
+    except ValueError:
+        return default
+
+
+@blueprint.before_request
+def _require_sign_in():
+    if request.method == "POST":
+        security.check_csrf()
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    user = security.current_user()
+    if user:
+        try:
+            g.actor = auth.authenticate(engine_app(), session_user=user)
+            return None
+        except Unauthenticated:
+            security.sign_out()  # the user was deactivated or removed
+    return redirect(url_for("pages.sign_in", next=request.full_path.rstrip("?")))
+
+
+@blueprint.app_context_processor
+def _globals():
+    return {"me": getattr(g, "actor", None), "outcome_labels": OUTCOME_LABELS}
+
+
+@blueprint.errorhandler(PhasegateError)
+def _engine_error(error: PhasegateError):
+    status = error.http_status if error.http_status in (400, 403, 404, 409, 422) else 500
+    return render_template("error.html", title={403: "Not allowed", 404: "Not found"}.get(status, "Cannot do that"),
+                           message=error.message), status
+
+
+@blueprint.errorhandler(400)
+def _bad_request(error: HTTPException):
+    return render_template("error.html", title="Bad request", message=error.description), 400
+
+
+# The page modules add their routes to `blueprint` when imported (after it exists).
+from web.pages import inbox, instance_pages, overview, sign_in, task_pages  # noqa: E402,F401

@@ -1,0 +1,86 @@
+"""The inbox: my tasks with counts, filters, sorting and pages; claim and unclaim."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import flash, g, redirect, render_template, request, url_for
+
+from engine.domain import clock
+from engine.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from engine.domain.inbox import TaskFilter
+from engine.domain.permissions import Action
+from engine.services import auth, definitions, tasks
+from web import security
+from web.pages import blueprint, engine_app, int_arg
+
+PER_PAGE_CHOICES = (10, 25, 50, 100)
+
+
+@blueprint.get("/")
+def home():
+    return redirect(url_for("pages.inbox"))
+
+
+@blueprint.get("/inbox")
+def inbox():
+    args = request.args
+    filters = {k: (args.get(k) or "").strip() or None for k in ("process", "phase", "gate", "role", "q")}
+    sort = args.get("sort") or None
+    flags = {"overdue": args.get("overdue") == "1", "due_this_week": args.get("due_this_week") == "1"}
+    page, per_page = max(1, int_arg("page", 1)), int_arg("per_page", 25)
+    if per_page not in PER_PAGE_CHOICES:
+        per_page = 25
+    app = engine_app()
+    try:
+        task_filter = TaskFilter(**filters, **flags, sort=sort)
+    except InvalidInput as exc:
+        flash(exc.message, "error")
+        task_filter = TaskFilter(**filters, **flags)
+    found, total = tasks.my_tasks(app, g.actor, task_filter, page=page, per_page=per_page)
+    counts = {"all": tasks.count_my_tasks(app, g.actor),
+              "overdue": tasks.count_my_tasks(app, g.actor, TaskFilter(overdue=True)),
+              "due_this_week": tasks.count_my_tasks(app, g.actor, TaskFilter(due_this_week=True))}
+    query = {k: v for k, v in {**filters, "sort": task_filter.sort}.items() if v}
+    query.update({k: "1" for k, v in flags.items() if v})
+    if per_page != 25:
+        query["per_page"] = per_page
+    return render_template(
+        "inbox.html", tasks=found, total=total, counts=counts, page=page, per_page=per_page,
+        pages=max(1, -(-total // per_page)), filters=filters, flags=flags, sort=task_filter.sort, query=query,
+        processes=definitions.list_definitions(app, latest_only=True), roles=sorted(g.actor.process_roles),
+        per_page_choices=PER_PAGE_CHOICES, now=clock.now(), age=_age)
+
+
+def _age(since: datetime, now: datetime) -> str:
+    seconds = max(0, int((now - since).total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
+
+
+def _back_to_inbox() -> str:
+    return security.safe_next(request.form.get("next"), url_for("pages.inbox"))
+
+
+@blueprint.post("/tasks/<int:task_id>/claim")
+def claim(task_id: int):
+    try:
+        auth.authorize(g.actor, Action.WORK_ON_TASKS)
+        task = tasks.claim(engine_app(), task_id, g.actor.name)
+        flash(f"You claimed “{task.name or task.element_id}”.")
+    except (Conflict, Forbidden, NotFound) as exc:
+        flash(exc.message, "error")
+    return redirect(_back_to_inbox())
+
+
+@blueprint.post("/tasks/<int:task_id>/unclaim")
+def unclaim(task_id: int):
+    try:
+        auth.authorize(g.actor, Action.WORK_ON_TASKS)
+        task = tasks.unclaim(engine_app(), task_id, g.actor.name)
+        flash(f"“{task.name or task.element_id}” is back with its role.")
+    except (Conflict, Forbidden, NotFound) as exc:
+        flash(exc.message, "error")
+    return redirect(_back_to_inbox())
