@@ -7,6 +7,8 @@ parse the request, call `engine.services`, and render.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
@@ -53,9 +55,22 @@ def _require_sign_in():
     return redirect(url_for("pages.sign_in", next=request.full_path.rstrip("?")))
 
 
+HTMX_SCRIPT = "vendor/htmx/htmx.min.js"
+
+
 @blueprint.app_context_processor
 def _globals():
-    return {"me": getattr(g, "actor", None), "outcome_labels": OUTCOME_LABELS}
+    return {"me": getattr(g, "actor", None), "outcome_labels": OUTCOME_LABELS, "htmx_script": _htmx_script()}
+
+
+def _htmx_script() -> str | None:
+    """htmx (vendored by `make assets`) when present: pages swap parts of themselves with it, and
+    work as plain forms and links without it."""
+    found = current_app.extensions.get("phasegate_htmx")
+    if found is None:
+        found = (Path(current_app.static_folder) / HTMX_SCRIPT).is_file()
+        current_app.extensions["phasegate_htmx"] = found
+    return HTMX_SCRIPT if found else None
 
 
 @blueprint.errorhandler(PhasegateError)
