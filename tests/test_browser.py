@@ -1,9 +1,16 @@
 """The pages in a real browser: Debian's chromium driven by playwright (never `playwright install`).
 
-An approver signs in, filters the inbox, opens the gate task, is told a rejection needs a
-comment, approves, and sees the task gone and the instance advanced. Every page loads without
-console errors or page errors. Screenshots (desktop 1280 and phone 390 wide) go to
-test-artifacts/ (gitignored).
+- An approver signs in, filters the inbox, opens the gate task, is told a rejection needs a
+  comment, approves, and sees the task gone; a second approver completes the quorum in their own
+  browser and the instance advances.
+- An engineer submits a form with a bad value, sees the error next to the field with the entered
+  values kept, corrects it and completes the task.
+- An auditor reads every task and instance but has nothing to act with, and a forged POST is refused.
+- The whole approval works with the keyboard alone, with a visible focus ring.
+- Every page reachable from the navigation, for every kind of user, loads without console errors,
+  failed requests or sideways scrolling on a phone.
+
+Screenshots (desktop 1280 and phone 390 wide) go to test-artifacts/ (gitignored).
 """
 from __future__ import annotations
 
@@ -43,6 +50,7 @@ def server(tmp_path):
     for name in ("rita", "ray"):
         users.add_user(engine_app, name, ["reviewer"], password=PASSWORD)
     users.add_user(engine_app, "quinn", ["qa_lead"], password=PASSWORD)
+    users.add_user(engine_app, "audrey", ["auditor"], password=PASSWORD)
     definitions.deploy_files(engine_app, GATED_FILES, "admin")
     for key in ("REL-1", "REL-2"):
         instance = instances.start(engine_app, "gated", business_key=key)
@@ -132,17 +140,24 @@ def test_approver_filters_opens_gate_task_and_approves(server, browser):
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("REL-1")  # REL-2's task is gone
 
-    # ray decides too: the gate passes and REL-2 advances to its end
+    # ray, in his own browser, completes the quorum: the gate passes and REL-2 advances to its end
     [rel2] = [i for i in instances.list_instances(engine_app) if i.business_key == "REL-2"]
-    [ray_task] = [t for t in tasks.list_tasks(engine_app, user="ray") if t.instance_id == rel2.id]
-    from engine.services import gates
-
-    gates.decide(engine_app, ray_task.id, "ray", "go", password=PASSWORD)
-    page.goto(f"{base}/instances/{rel2.id}")
-    expect(page.locator("h1")).to_contain_text("completed")
-    expect(page.locator(".phasebar")).to_contain_text("Quality review: go")
-    expect(page.locator(".history")).to_contain_text("gate decided")
-    shot(page, "desktop-instance")
+    second = browser.new_context(viewport={"width": 1280, "height": 900})
+    ray = second.new_page()
+    ray_problems = Problems(ray)
+    sign_in(ray, base, "ray")
+    ray.locator("table.tasks tbody tr", has_text="REL-2").get_by_role("link", name="Quality review (reviewer)").click()
+    expect(ray.locator(".decisions")).to_contain_text("rita")  # the decision so far
+    ray.get_by_label("Signature: re-enter your password").fill(PASSWORD)
+    ray.get_by_role("button", name="Approve", exact=True).click()
+    expect(ray.locator(".flash")).to_contain_text("The gate is decided: go")
+    ray.goto(f"{base}/instances/{rel2.id}")
+    expect(ray.locator("h1")).to_contain_text("completed")
+    expect(ray.locator(".phasebar")).to_contain_text("Quality review: go")
+    expect(ray.locator(".history")).to_contain_text("gate decided")
+    shot(ray, "desktop-instance")
+    second.close()
+    assert ray_problems.items == []
 
     [rita_task] = tasks.list_tasks(engine_app, user="rita")  # REL-1's, still open
     phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
@@ -159,3 +174,172 @@ def test_approver_filters_opens_gate_task_and_approves(server, browser):
     context.close()
     assert problems.items == []
     assert phone_problems.items == []
+
+
+def sign_in(page, base: str, user: str, next_path: str = "/inbox") -> None:
+    from playwright.sync_api import expect
+
+    page.goto(base + next_path)
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("header .who")).to_have_text(user)
+
+
+def test_form_validation_error_keeps_values_then_completes(server, browser):
+    from playwright.sync_api import expect
+
+    base, engine_app = server
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems = Problems(page)
+    sign_in(page, base, "eve")
+    page.locator("table.tasks tbody tr", has_text="REL-3").get_by_role("link").first.click()
+    page.locator("[name='summary']").fill("Release 1.3")
+    page.locator("[name='quality/pass_rate']").fill("1.5")  # above the form's maximum of 1
+    page.locator("[name='quality/open_blockers']").fill("0")
+    page.get_by_role("button", name="Complete").click()
+    expect(page.locator("#form-error")).to_contain_text("Please correct the marked fields")
+    field = page.locator(".field.has-error", has=page.locator("[name='quality/pass_rate']"))
+    expect(field.locator(".error")).to_contain_text("1")
+    expect(page.locator("[name='summary']")).to_have_value("Release 1.3")  # what was typed is kept
+    shot(page, "desktop-form-error")
+
+    page.locator("[name='quality/pass_rate']").fill("0.99")
+    page.get_by_label("The full regression suite ran on the reviewed build.").check()  # the gate's checklist
+    page.get_by_role("button", name="Complete").click()
+    expect(page.locator(".flash")).to_contain_text("Done: “Prepare")
+    expect(page.locator("table.tasks tbody tr", has_text="REL-3")).to_have_count(0)
+    [rel3] = [i for i in instances.list_instances(engine_app) if i.business_key == "REL-3"]
+    page.goto(f"{base}/instances/{rel3.id}")
+    expect(page.locator(".history")).to_contain_text("completed")
+    context.close()
+    assert problems.items == []
+
+
+def test_auditor_reads_but_cannot_act(server, browser):
+    from playwright.sync_api import expect
+
+    base, engine_app = server
+    [task] = [t for t in tasks.list_tasks(engine_app) if t.kind == "approval"][:1]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems = Problems(page)
+    sign_in(page, base, "audrey", f"/tasks/{task.id}")
+    expect(page.locator("h1")).to_contain_text("Quality review")
+    expect(page.locator(".readonly-note")).to_contain_text("Read-only")
+    expect(page.get_by_role("button", name="Approve", exact=True)).to_have_count(0)
+    expect(page.locator("form.decision, form.taskform")).to_have_count(0)
+    shot(page, "desktop-auditor-task")
+
+    # A hand-made POST with a valid CSRF token is refused too, and nothing is recorded.
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    response = context.request.post(f"{base}/tasks/{task.id}/decision", form={
+        "csrf_token": token, "outcome": "go", "password": PASSWORD})
+    assert "not allowed" in response.text().lower() or "may not" in response.text().lower()
+    from engine.services import gates
+
+    [view] = [g for g in gates.gates_view(engine_app, task.instance_id) if g["gate"] == "review_gate"]
+    assert view["decisions"] == []
+    context.close()
+    assert problems.items == []
+
+
+def _tab_to(page, predicate_js: str, limit: int = 80) -> None:
+    """Press Tab until the focused element satisfies `predicate_js` (a JS expression over `el`)."""
+    check = f"(() => {{ const el = document.activeElement; return !!({predicate_js}); }})()"
+    if page.evaluate(check):
+        return
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(check):
+            return
+    raise AssertionError(f"Tab never reached an element with {predicate_js}")
+
+
+def _focus_ring_visible(page) -> bool:
+    return page.evaluate("getComputedStyle(document.activeElement).outlineStyle !== 'none'")
+
+
+def test_keyboard_only_approval(server, browser):
+    from playwright.sync_api import expect
+
+    base, engine_app = server
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems = Problems(page)
+    page.goto(base + "/inbox")
+    _tab_to(page, "el.name === 'username'")
+    page.keyboard.type("rita")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_contain_text("My tasks")
+
+    page.keyboard.press("Tab")  # the first stop on every page: the skip link, then into the content
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    _tab_to(page, "el.tagName === 'A' && el.textContent.includes('Quality review')")
+    assert _focus_ring_visible(page)
+    page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_contain_text("Quality review")
+    _tab_to(page, "el.id === 'password'")
+    page.keyboard.type(PASSWORD)
+    _tab_to(page, "el.tagName === 'BUTTON' && el.textContent.trim() === 'Approve'")
+    assert _focus_ring_visible(page)
+    page.keyboard.press("Enter")
+    expect(page.locator(".flash")).to_contain_text("Decision recorded: Approve on review_gate")
+    context.close()
+    assert problems.items == []
+
+
+# Pages a crawl must not follow: they act (sign-out is a POST anyway) or leave the product.
+NOT_CRAWLED = ("/api/", "/static/", "/sign-in", "/sign-out")
+
+
+def _crawl(context, base: str, start: str, limit: int = 60) -> dict[str, list[str]]:
+    """Visit every same-origin page linked from `start` (breadth first, one URL per path shape:
+    digits stand for ids) and return each page's problems."""
+    import re
+
+    page = context.new_page()
+    problems = Problems(page)
+    seen_shapes, queue, found = set(), [start], {}
+    while queue and len(found) < limit:
+        url = queue.pop(0)
+        shape = re.sub(r"\d+", "N", url.split("#")[0])
+        if shape in seen_shapes:
+            continue
+        seen_shapes.add(shape)
+        problems.items = []
+        response = page.goto(base + url)
+        page.wait_for_load_state("networkidle")
+        issues = list(problems.items)
+        if response is None or response.status >= 400:
+            issues.append(f"HTTP {response.status if response else '?'}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        viewport = page.viewport_size["width"]
+        if width > viewport:
+            issues.append(f"scrolls sideways: {width}px on a {viewport}px screen")
+        found[url] = issues
+        for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))"):
+            if href.startswith("/") and not href.startswith(NOT_CRAWLED) and href not in found:
+                queue.append(href)
+    page.close()
+    return found
+
+
+@pytest.mark.parametrize("user", ["admin", "rita", "eve", "audrey"])
+def test_every_page_loads_cleanly_for_every_kind_of_user(server, browser, user):
+    base, _engine_app = server
+    for viewport, mobile in (({"width": 1280, "height": 900}, False), ({"width": 390, "height": 844}, True)):
+        context = browser.new_context(viewport=viewport, is_mobile=mobile, has_touch=mobile)
+        page = context.new_page()
+        sign_in(page, base, user)
+        page.close()
+        found = _crawl(context, base, "/inbox")
+        context.close()
+        assert len(found) >= 3, found
+        bad = {url: issues for url, issues in found.items() if issues}
+        assert bad == {}, f"{user} at {viewport['width']}px: {bad}"
