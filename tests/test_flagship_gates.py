@@ -14,6 +14,7 @@ The expectations are written out here, not derived from a run.
 from __future__ import annotations
 
 import copy
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -120,22 +121,15 @@ class Drive:
     def step(self, **changes) -> None:
         """Do the next step; `changes` replace keys of it (another user, other data)."""
         label, step = self.steps.pop(0)
-        step = {**step, **changes}
-        if "task" in step:
-            scenarios._complete_step(self.app, self.run, label, step, instances.show(self.app, self.id))
-        elif "message" in step:
-            instances.send_message(self.app, self.id, step["message"], step.get("data", {}),
-                                   user=step.get("user", "project-manager"))
-        else:
-            clock.current().advance(parse_duration(step["advance"]))
-            instances.fire_due_timers(self.app)
+        scenarios.run_step(self.app, self.run, label, {**step, **changes}, instances.show(self.app, self.id),
+                           default_user="project-manager")
 
     def until(self, element: str, occurrence: int = 1) -> None:
-        """Do the steps before the `occurrence`-th step on `element`."""
+        """Do the steps before the `occurrence`-th step on `element` (a task, or a `close_action`)."""
         seen = 0
         while True:
             step = self.next_step()
-            if step.get("task") == element:
+            if element in (step.get("task"), step.get("close_action")):
                 seen += 1
                 if seen == occurrence:
                     return
@@ -395,14 +389,8 @@ def test_a_rejection_needs_a_reason(app):
 
 
 def test_conditional_go_blocks_the_next_gate_until_its_action_items_are_closed_then_kill(app):
-    # The runner has no step to close action items: alone it stops at the blocked gate.
-    with pytest.raises(ScenarioFailed) as caught:
-        scenarios.run_scenario(app, KEY, SCENARIOS / "conditional_go_and_kill.yaml")
-    assert caught.value.message.startswith(
-        "step 8: task 'gate_requirements_signoff' is not ready; ready now: nothing")
-
     drive = Drive(app, "conditional_go_and_kill")
-    drive.until("gate_requirements_signoff")
+    drive.until("data-protection impact assessment")
     charter = drive.gate("charter_approval")
     assert (charter["state"], charter["outcome"]) == ("passed", "conditional-go")
     items = gates.action_items(app, drive.id)
@@ -422,12 +410,15 @@ def test_conditional_go_blocks_the_next_gate_until_its_action_items_are_closed_t
         gates.close_action_item(app, items[0]["id"], "sponsor")
     assert "only the owner (project-manager)" in caught.value.message
 
-    gates.close_action_item(app, items[0]["id"], "project-manager", note="DPIA added to the plan.")
+    drive.step()                                 # the project manager closes the DPIA item
     assert drive.gate("requirements_signoff")["state"] == "blocked"   # one item still open
-    clock.current().advance(timedelta(days=2))
-    gates.close_action_item(app, items[1]["id"], "business-consultant", note="R. Olsen (credit control).")
+    drive.step()                                 # two days later...
+    drive.step()                                 # ...the business consultant closes the other
     signoff = drive.gate("requirements_signoff")
     assert signoff["state"] == "open" and signoff["opened_at"] == "2026-01-07T09:00:00+00:00"
+    assert [(i["state"], i["closed_by"], i["note"]) for i in gates.action_items(app, drive.id)] == [
+        ("closed", "project-manager", "DPIA added to the plan."),
+        ("closed", "business-consultant", "R. Olsen (credit control).")]
     # The approval tasks appear now, due five days after the gate opened.
     assert sorted((t.role, t.due.isoformat()) for t in drive.approvals("gate_requirements_signoff")) == [
         (BC, "2026-01-12T09:00:00+00:00"), (SP, "2026-01-12T09:00:00+00:00")]
@@ -442,6 +433,14 @@ def test_conditional_go_blocks_the_next_gate_until_its_action_items_are_closed_t
     selection = drive.gate("selection_approval")
     assert (selection["state"], selection["outcome"]) == ("rejected", "kill")
     assert selection["decisions"][0]["comment"].startswith("Every candidate that fits costs twice")
+
+    # The runner alone does the same, closing the items with the scenario's close_action steps.
+    whole = scenarios.run_scenario(app, KEY, SCENARIOS / "conditional_go_and_kill.yaml")
+    assert [re.sub(r"item \d+", "item N", line) for line in whole.log if "closed action item" in line] == [
+        "step 8: closed action item N (Add a data-protection impact assessment (DPIA) for the customer data to the plan)",
+        "step 10: closed action item N (Name a Finance key user for the requirements interviews)"]
+    assert instances.show(app, whole.instance_id).outcome == "killed"
+
     # Nothing after the selection ever opened.
     assert {g["gate"] for g in gates.gates_view(app, drive.id) if g["state"] == "not opened"} == {
         "design_review", "quality_review", "go_no_go", "golive_signoff", "final_acceptance", "change_approval"}
@@ -452,15 +451,15 @@ def test_hold_then_kill_at_go_no_go(app, frozen_clock):
     run = scenarios.run_scenario(app, KEY, SCENARIOS / "killed_at_go_no_go.yaml")
     final = instances.show(app, run.instance_id)
     assert (final.state, final.outcome, final.phase, final.tasks) == ("completed", "killed", "Deployment", [])
-    assert final.ended_at == datetime(2026, 1, 13, 9, 0, tzinfo=timezone.utc)   # after `advance: P8D`
+    assert final.ended_at == datetime(2026, 1, 12, 9, 0, tzinfo=timezone.utc)   # after `advance: P7D`
     assert run.path[-3:] == ["deploy_migration_rehearsal", "gate_go_no_go", "gate_go_no_go"]
     assert len(run.path) == 35
     rounds = [(g["round"], g["state"], g["outcome"], [d["outcome"] for d in g["decisions"]])
               for g in gates.gates_view(app, run.instance_id) if g["gate"] == "go_no_go"]
     assert rounds == [(1, "rejected", "hold", ["hold"]), (2, "rejected", "kill", ["kill"])]
-    # Round 2 was opened by the hold timer (seven days; the clock moved on by eight at once).
+    # Round 2 was opened by the hold timer, exactly seven days after the hold.
     second = next(g for g in gates.gates_view(app, run.instance_id) if g["gate"] == "go_no_go" and g["round"] == 2)
-    assert second["opened_at"] == "2026-01-13T09:00:00+00:00" and second["submitter"] == "timer"
+    assert second["opened_at"] == "2026-01-12T09:00:00+00:00" and second["submitter"] == "timer"
     assert [t.name for t in tasks.list_tasks(app, instance_id=run.instance_id, states=("completed",))
             if t.kind == "approval"][-2:] == ["Go/no-go decision (Sponsor)", "Go/no-go decision (Sponsor, round 2)"]
     assert final.data["gate_outcome"] == "kill" and final.data["rehearsal"] == 1

@@ -22,6 +22,8 @@ steps:
   - message: raise_risk            # deliver a message to the instance
     data: {risk: "key user unavailable"}
   - advance: P15D                  # move the engine clock on and fire due timers
+  - close_action: DPIA             # close the open action item (of a Conditional Go) whose text
+    note: added to the plan        # contains this, as its owner (or `user:`), with an optional note
 expect: {state: completed}         # optional checks at the end
 ```
 """
@@ -38,7 +40,7 @@ from engine.bootstrap import Phasegate
 from engine.domain import clock
 from engine.domain.errors import InvalidInput, PhasegateError
 from engine.domain.routing import parse_duration
-from engine.services import instances, tasks
+from engine.services import gates, instances, tasks
 from engine.services.demo import user_name_for
 
 _STEP = {
@@ -47,17 +49,19 @@ _STEP = {
         {"required": ["task"]},
         {"required": ["message"]},
         {"required": ["advance"]},
+        {"required": ["close_action"]},
         {"required": ["repeat", "steps"]},
     ],
     "properties": {
         "task": {"type": "string", "minLength": 1},
         "message": {"type": "string", "minLength": 1},
         "advance": {"type": "string", "minLength": 2},
+        "close_action": {"type": "string", "minLength": 1},
         "user": {"type": "string", "minLength": 1},
         "data": {"type": "object"},
         "repeat": {"type": "integer", "minimum": 1, "maximum": 1000},
         "steps": {"type": "array", "items": {"$ref": "#/$defs/step"}},
-        "note": {"type": "string"},
+        "note": {"type": "string"},  # a remark for the reader; with close_action, the closing note
         "outcome": {"type": "string"},
         "comment": {"type": "string"},
         "conditions": {"type": "array"},
@@ -186,21 +190,7 @@ def run_scenario(app: Phasegate, process_key: str | None, scenario_path: str | P
             raise ScenarioFailed(f"step {label}: the instance is {current.state} "
                                  + (f"({current.error['message']} at {current.error['element']})" if current.error else "")
                                  + f"; path so far: {' > '.join(run.path)}")
-        if "task" in step:
-            _complete_step(app, run, label, step, current)
-        elif "message" in step:
-            instances.send_message(app, inst.id, step["message"], step.get("data", {}), user=step.get("user", starter))
-            run.log.append(f"step {label}: message {step['message']}")
-        else:
-            delta = parse_duration(step["advance"])
-            if delta is None:
-                raise ScenarioFailed(f"step {label}: advance '{step['advance']}' is not an ISO 8601 duration")
-            moved_clock = clock.current()
-            if not hasattr(moved_clock, "advance"):
-                raise ScenarioFailed(f"step {label}: time can only be advanced with a controllable clock")
-            moved_clock.advance(delta)
-            instances.fire_due_timers(app)
-            run.log.append(f"step {label}: advanced the clock by {step['advance']}")
+        run_step(app, run, label, step, current, default_user=starter)
     final = instances.show(app, inst.id)
     expect = scenario.get("expect", {})
     if "state" in expect and final.state != expect["state"]:
@@ -211,6 +201,42 @@ def run_scenario(app: Phasegate, process_key: str | None, scenario_path: str | P
         if final.data.get(name) != value:
             raise ScenarioFailed(f"expected data {name} = {value!r}, found {final.data.get(name)!r}")
     return run
+
+
+def run_step(app: Phasegate, run: ScenarioRun, label: str, step: dict, current, *, default_user: str) -> None:
+    """One step of a scenario on a running instance (`current`, as `instances.show` returns it)."""
+    if "task" in step:
+        _complete_step(app, run, label, step, current)
+    elif "message" in step:
+        instances.send_message(app, run.instance_id, step["message"], step.get("data", {}),
+                               user=step.get("user", default_user))
+        run.log.append(f"step {label}: message {step['message']}")
+    elif "close_action" in step:
+        _close_action_step(app, run, label, step)
+    else:
+        delta = parse_duration(step["advance"])
+        if delta is None:
+            raise ScenarioFailed(f"step {label}: advance '{step['advance']}' is not an ISO 8601 duration")
+        moved_clock = clock.current()
+        if not hasattr(moved_clock, "advance"):
+            raise ScenarioFailed(f"step {label}: time can only be advanced with a controllable clock")
+        moved_clock.advance(delta)
+        instances.fire_due_timers(app)
+        run.log.append(f"step {label}: advanced the clock by {step['advance']}")
+
+
+def _close_action_step(app: Phasegate, run: ScenarioRun, label: str, step: dict) -> None:
+    """Close the one open action item whose text contains `close_action` (case-insensitive)."""
+    wanted = step["close_action"]
+    open_items = [i for i in gates.action_items(app, run.instance_id) if i["state"] == "open"]
+    matches = [i for i in open_items if wanted.lower() in i["text"].lower()]
+    if len(matches) != 1:
+        found = "; ".join(i["text"] for i in open_items) or "none"
+        raise ScenarioFailed(f"step {label}: close_action '{wanted}' matches {len(matches)} open action items "
+                             f"(open: {found}); it must match exactly one")
+    item = matches[0]
+    gates.close_action_item(app, item["id"], step.get("user", item["owner"]), note=step.get("note"))
+    run.log.append(f"step {label}: closed action item {item['id']} ({item['text']})")
 
 
 def _complete_step(app: Phasegate, run: ScenarioRun, label: str, step: dict, current) -> None:
@@ -246,7 +272,6 @@ def _outcome_of(step: dict) -> str:
 def _decide_step(app: Phasegate, run: ScenarioRun, label: str, step: dict, current, wanted: str) -> None:
     """A gate: the listed `decisions:` in turn, or else eligible approvers deciding the step's
     outcome one after another until the gate's rule is decided."""
-    from engine.services import gates
 
     planned = list(step.get("decisions") or [])
     data = step.get("data") or {}
