@@ -481,6 +481,20 @@ def unclaim(ctx, task_id, user, as_json):
 
 @main.command()
 @click.argument("task_id", type=int)
+@click.option("--to", "to", required=True, help="Who gets the task: a user holding one of its roles.")
+@user_option
+@json_option
+@pass_ctx
+@handles_errors
+def assign(ctx, task_id, to, user, as_json):
+    """Assign a task to a user holding one of its roles (recorded with from and to)."""
+    from engine.services import tasks as task_service
+
+    _emit(task_service.assign(ctx.app, task_id, user, to).to_dict(), as_json, _print_task)
+
+
+@main.command()
+@click.argument("task_id", type=int)
 @click.option("--user", "-u", required=True)
 @click.option("--data", "-d", help="The form data: a JSON object, or @file.json.")
 @json_option
@@ -598,17 +612,23 @@ def close_action(ctx, item_id, user, note, as_json):
 
 @main.command()
 @click.argument("task_id", type=int)
-@click.option("--user", "-u", required=True, help="The approver handing the decision on.")
-@click.option("--to", "to", required=True, help="Who decides in their place.")
+@click.option("--user", "-u", required=True, help="Who hands the task (or their gate decision) on.")
+@click.option("--to", "to", required=True, help="Who takes over.")
 @json_option
 @pass_ctx
 @handles_errors
 def delegate(ctx, task_id, user, to, as_json):
-    """Delegate one gate approval; the delegate decides "on behalf of" you, checked against both."""
-    from engine.services import gates as gate_service
+    """Delegate a task: a gate approval's delegate decides "on behalf of" you, checked against both;
+    any other task goes to TO (who must hold one of its roles)."""
+    from engine.services import tasks as task_service
 
-    _emit(gate_service.delegate_task(ctx.app, task_id, user, to), as_json,
-          lambda v: click.echo(f"task {v['task']}: {v['delegate']} decides on behalf of {v['delegator']}"))
+    def human(v):
+        if v["kind"] == "approval":
+            click.echo(f"task {v['task']}: {v['delegate']} decides on behalf of {v['delegator']}")
+        else:
+            click.echo(f"task {v['task']}: delegated by {v['delegator']} to {v['delegate']}")
+
+    _emit(task_service.delegate(ctx.app, task_id, user, to), as_json, human)
 
 
 @main.command("out-of-office")
@@ -659,6 +679,23 @@ def users_add(ctx, name, roles, display_name, password, as_json):
     from engine.services import users as user_service
 
     _emit(user_service.add_user(ctx.app, name, list(roles), display_name, password).to_dict(), as_json, _print_user)
+
+
+@users.command("set-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of prompting.")
+@json_option
+@pass_ctx
+@handles_errors
+def users_set_password(ctx, name, password_stdin, as_json):
+    """Set the sign-in password of user NAME (also their electronic signature at gates)."""
+    from engine.services import users as user_service
+
+    if password_stdin:
+        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    _emit(user_service.set_password(ctx.app, name, password).to_dict(), as_json, _print_user)
 
 
 @users.command("grant")

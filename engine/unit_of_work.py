@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from engine.adapters.drafts import DraftRepository
 from engine.adapters.repositories import (
     DefinitionRepository,
     EventRepository,
@@ -34,6 +35,7 @@ class UnitOfWork:
         self.users = UserRepository(self.conn)
         self.gates = GateRepository(self.conn)
         self.tokens = TokenRepository(self.conn)
+        self.drafts = DraftRepository(self.conn)
         self._after_commit = []
         return self
 

@@ -120,6 +120,34 @@ def unclaim(world, user):
     return f"/api/v1/tasks/{task}/unclaim", {}
 
 
+def assign_to_builder(world, user):
+    _instance, task = world.build_task()
+    return f"/api/v1/tasks/{task}/assign", {"json": {"user": world.target_user("builder")}}
+
+
+def delegate_to_builder(world, user):
+    _instance, task = world.build_task()
+    return f"/api/v1/tasks/{task}/delegate", {"json": {"to": world.target_user("builder")}}
+
+
+def bulk_decision(world, user):
+    _instance, task, _gate = world.open_gate()
+    return "/api/v1/tasks/bulk-decision", {"json": {"tasks": [task]}}
+
+
+def own_draft(world, user):
+    """A build task with a draft by `user` when they may work on it (for the others: nothing to read)."""
+    from engine.services import auth, drafts
+
+    _instance, task = world.build_task()
+    if user:
+        try:
+            drafts.save_draft(world.engine, task, auth.authenticate(world.engine, session_user=user), {"i": 0})
+        except PhasegateError:
+            pass
+    return f"/api/v1/tasks/{task}/draft", {}
+
+
 def decision(world, user):
     _instance, task, _gate = world.open_gate()
     return f"/api/v1/tasks/{task}/decision", {"json": {"outcome": "go", "password": PASSWORD}}
@@ -179,12 +207,22 @@ MATRIX = [
     Row("POST", "/api/v1/tasks/<int:task_id>/unclaim", unclaim, expect(200, *WORKERS)),
     Row("POST", "/api/v1/tasks/<int:task_id>/complete", on_build_task("/complete", json={"data": {}}),
         expect(200, *WORKERS)),
+    # Drafts are private scratch of whoever may work on the task (the author alone reads theirs).
+    Row("GET", "/api/v1/tasks/<int:task_id>/draft", own_draft, expect(200, *WORKERS)),
+    Row("PUT", "/api/v1/tasks/<int:task_id>/draft", on_build_task("/draft", json={"data": {"i": 0}}),
+        expect(200, *WORKERS)),
+    Row("DELETE", "/api/v1/tasks/<int:task_id>/draft", own_draft, expect(200, *WORKERS)),
+    Row("POST", "/api/v1/tasks/<int:task_id>/assign", assign_to_builder, expect(200, *WORKERS)),
+    Row("POST", "/api/v1/tasks/<int:task_id>/delegate", delegate_to_builder, expect(200, *WORKERS)),
 
     Row("GET", "/api/v1/instances/<int:instance_id>/gates", on_gated_instance("/gates"), expect(200, *READERS)),
     Row("GET", "/api/v1/instances/<int:instance_id>/action-items", on_gated_instance("/action-items"),
         expect(200, *READERS)),
     # A gate decision is a personal, signed act of an approver: admins hold no approver role here.
     Row("POST", "/api/v1/tasks/<int:task_id>/decision", decision, expect(200, WITH)),
+    # Each task of a bulk decision is checked on its own and reported (200); only read-only callers are
+    # refused outright.
+    Row("POST", "/api/v1/tasks/bulk-decision", bulk_decision, expect(200, ADMIN, DESIGNER, WITH, WITHOUT)),
     Row("POST", "/api/v1/action-items/<int:item_id>/close", close_item, expect(200, ADMIN, WITH)),  # ada owns it
 
     Row("GET", "/api/v1/users", fixed("/api/v1/users"), expect(200, ADMIN, AUDITOR)),
@@ -197,6 +235,9 @@ MATRIX = [
     Row("POST", "/api/v1/tokens", fixed("/api/v1/tokens", json={"name": "another"}), expect(201, *EVERYONE)),
     Row("DELETE", "/api/v1/tokens/<int:token_id>", own_token, expect(200, *EVERYONE)),
     Row("GET", "/api/v1/me", fixed("/api/v1/me"), expect(200, *EVERYONE)),
+
+    # Admins, auditors and the pmo role (tests/test_portfolio.py covers pmo).
+    Row("GET", "/api/v1/portfolio", fixed("/api/v1/portfolio?overdue=true"), expect(200, ADMIN, AUDITOR)),
 
     Row("GET", "/api/v1/openapi.json", fixed("/api/v1/openapi.json"), expect(200, public=True)),
     Row("GET", "/api/v1/docs", fixed("/api/v1/docs"), expect(200, public=True)),

@@ -51,6 +51,7 @@ def server(tmp_path):
         users.add_user(engine_app, name, ["reviewer"], password=PASSWORD)
     users.add_user(engine_app, "quinn", ["qa_lead"], password=PASSWORD)
     users.add_user(engine_app, "audrey", ["auditor"], password=PASSWORD)
+    users.add_user(engine_app, "petra", ["pmo"], password=PASSWORD)
     definitions.deploy_files(engine_app, GATED_FILES, "admin")
     for key in ("REL-1", "REL-2"):
         instance = instances.start(engine_app, "gated", business_key=key)
@@ -117,7 +118,7 @@ def test_approver_filters_opens_gate_task_and_approves(server, browser):
     shot(page, "desktop-inbox")
 
     page.get_by_label("Search").fill("rel-2")
-    page.get_by_label("Gate").fill("review_gate")
+    page.get_by_label("Gate", exact=True).fill("review_gate")
     page.get_by_label("Sort by").select_option("due")
     page.get_by_role("button", name="Apply").click()
     expect(rows).to_have_count(1)
@@ -245,6 +246,34 @@ def test_auditor_reads_but_cannot_act(server, browser):
     assert problems.items == []
 
 
+def test_bulk_approval_reports_each_task(server, browser):
+    from playwright.sync_api import expect
+
+    from tests.test_bulk_approve import variant
+
+    base, engine_app = server
+    definitions.deploy_files(engine_app, variant("simple_gated"), "admin")  # its gate needs no signature
+    simple = instances.start(engine_app, "simple_gated", business_key="SIMPLE-1")
+    tasks.complete(engine_app, simple.tasks[0].id, "eve", PREPARED)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems = Problems(page)
+    sign_in(page, base, "rita")
+    for key in ("SIMPLE-1", "REL-1"):
+        page.locator("table.tasks tbody tr", has_text=key).get_by_role("checkbox").check()
+    page.get_by_label("Comment for every approval").fill("Looks good.")
+    page.get_by_role("button", name="Approve selected").click()
+    expect(page.locator("h1")).to_have_text("Bulk approval")
+    expect(page.locator("tr.result-approved")).to_contain_text("the gate is still open")  # 1 of 2 votes
+    expect(page.locator("tr.result-skipped")).to_contain_text("requires an electronic signature")
+    shot(page, "desktop-bulk-report")
+    page.get_by_role("link", name="My tasks").first.click()
+    expect(page.locator("table.tasks tbody tr", has_text="SIMPLE-1")).to_have_count(0)  # decided: gone
+    expect(page.locator("table.tasks tbody tr", has_text="REL-1")).to_have_count(1)
+    context.close()
+    assert problems.items == []
+
+
 def _tab_to(page, predicate_js: str, limit: int = 80) -> None:
     """Press Tab until the focused element satisfies `predicate_js` (a JS expression over `el`)."""
     check = f"(() => {{ const el = document.activeElement; return !!({predicate_js}); }})()"
@@ -330,7 +359,7 @@ def _crawl(context, base: str, start: str, limit: int = 60) -> dict[str, list[st
     return found
 
 
-@pytest.mark.parametrize("user", ["admin", "rita", "eve", "audrey"])
+@pytest.mark.parametrize("user", ["admin", "rita", "eve", "audrey", "petra"])
 def test_every_page_loads_cleanly_for_every_kind_of_user(server, browser, user):
     base, _engine_app = server
     for viewport, mobile in (({"width": 1280, "height": 900}, False), ({"width": 390, "height": 844}, True)):

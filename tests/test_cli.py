@@ -65,9 +65,10 @@ class Cli:
         env["PHASEGATE_DATABASE_URL"] = self.database_url
         return env
 
-    def run(self, *args: str, expect: int | None = 0, env: dict | None = None) -> subprocess.CompletedProcess:
+    def run(self, *args: str, expect: int | None = 0, env: dict | None = None,
+            stdin: str | None = None) -> subprocess.CompletedProcess:
         result = subprocess.run([*COMMAND, *args], cwd=self.workdir, env=env or self.env(), capture_output=True,
-                                text=True, timeout=180)
+                                text=True, timeout=180, input=stdin)
         assert "Traceback" not in result.stderr, result.stderr
         assert "Traceback" not in result.stdout, result.stdout
         if expect is not None:
@@ -77,9 +78,9 @@ class Cli:
     def json(self, *args: str):
         return json.loads(self.run(*args, "--json").stdout)
 
-    def fails(self, *args: str, code: int = 1) -> str:
+    def fails(self, *args: str, code: int = 1, stdin: str | None = None) -> str:
         """Run a command that must be refused; its stderr (never empty, never a traceback)."""
-        result = self.run(*args, expect=None)
+        result = self.run(*args, expect=None, stdin=stdin)
         assert result.returncode == code, (args, result.returncode, result.stdout, result.stderr)
         assert result.stderr.strip(), args
         return result.stderr
@@ -453,6 +454,25 @@ def test_users_add_grant_revoke_list(new_cli):
     assert "already exists" in new_cli.fails("users", "add", "pat")
     assert "Sponsor" in new_cli.fails("users", "revoke", "pat", "Sponsor")
     assert "invalid user name" in new_cli.fails("users", "add", "no spaces please")
+
+
+def test_users_set_password_from_stdin(new_cli):
+    from engine.bootstrap import Phasegate
+    from engine.services import auth
+
+    new_cli.run("db", "upgrade")
+    new_cli.run("users", "add", "sso-user", "--role", "Sponsor")  # e.g. created by single sign-on: no password
+    shown = json.loads(new_cli.run("users", "set-password", "sso-user", "--password-stdin", "--json",
+                                   stdin="s3cret phrase\n").stdout)
+    assert shown["name"] == "sso-user"
+    app = Phasegate(new_cli.database_url)
+    try:
+        assert auth.verify_password(app, "sso-user", "s3cret phrase")
+        assert not auth.verify_password(app, "sso-user", "wrong")
+    finally:
+        app.dispose()
+    assert "unknown user 'nobody'" in new_cli.fails("users", "set-password", "nobody", "--password-stdin", stdin="x\n")
+    assert "password" in new_cli.fails("users", "set-password", "sso-user", "--password-stdin", stdin="\n")
 
 
 def test_grant_and_revoke_change_a_running_instances_inbox(cli):

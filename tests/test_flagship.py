@@ -377,6 +377,14 @@ def test_scenario_end_to_end(app, name, db_url):
         assert elapsed < 3.0, f"the flagship took {elapsed:.2f} s on SQLite"
 
 
+def test_phases_come_in_process_order_on_every_database(app):
+    # The instance page's phase bar; PostgreSQL's JSONB would reorder a stored mapping.
+    started = instances.start(app, KEY, data={"project_name": "Order", "iterations": 1}, user="project-manager")
+    assert instances.diagram(app, started.id)["phases"] == [
+        "Kickoff", "Requirements", "System Selection", "Design", "Iterative Build", "Deployment",
+        "Training and Go-Live", "Closure"]
+
+
 def test_iterations_pass_feedback_on(app):
     """Five iterations: each one's must/should feedback is the next one's input; 'later' is deferred."""
     run = scenarios.run_scenario(app, KEY, SCENARIOS / "five_iterations.yaml")

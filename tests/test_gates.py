@@ -1079,7 +1079,7 @@ def test_a_delegate_decides_on_behalf_of_the_approver(app, deploy):
     assert gates.delegate_task(app, task.id, "rita", "olga") == {"task": task.id, "delegator": "rita",
                                                                  "delegate": "olga"}
     [delegated] = events(app, instance_id, "delegated")
-    assert (delegated.actor, delegated.payload) == ("rita", {"to": "olga", "gate": "review_gate"})
+    assert (delegated.actor, delegated.payload) == ("rita", {"to": "olga", "gate": "review_gate", "round": 1})
     view = current(app, instance_id)
     assert "olga" in view["eligible"]
 

@@ -159,14 +159,23 @@ def test_inbox_filters_counts_and_claim(browser, engine_app):
     paged = html(browser.get("/inbox?per_page=10&page=1"))
     assert "G-1" in paged
 
-    [first] = tasks.list_tasks(engine_app, user="rita", limit=1)
-    browser.get("/inbox")
-    claimed = browser.post(f"/tasks/{first.id}/claim", {"next": "/inbox?sort=due"})
+    # Gate approvals stay with the whole group: no Claim button, and a forged claim is refused.
+    [approval] = tasks.list_tasks(engine_app, user="rita", limit=1)
+    assert ">Claim<" not in html(browser.get("/inbox"))
+    browser.post(f"/tasks/{approval.id}/claim")
+    assert "cannot be claimed" in html(browser.get("/inbox"))
+    assert tasks.get_task(engine_app, approval.id).assignee is None
+
+    engineer = Browser(engine_app)
+    engineer.sign_in("eve")
+    [prepare] = tasks.list_tasks(engine_app, user="eve", limit=1)
+    engineer.get("/inbox")
+    claimed = engineer.post(f"/tasks/{prepare.id}/claim", {"next": "/inbox?sort=due"})
     assert claimed.status_code == 302 and claimed.headers["Location"] == "/inbox?sort=due"
-    assert tasks.get_task(engine_app, first.id).assignee == "rita"
-    assert "Unclaim" in html(browser.get("/inbox"))
-    browser.post(f"/tasks/{first.id}/unclaim")
-    assert tasks.get_task(engine_app, first.id).assignee is None
+    assert tasks.get_task(engine_app, prepare.id).assignee == "eve"
+    assert "Unclaim" in html(engineer.get("/inbox"))
+    engineer.post(f"/tasks/{prepare.id}/unclaim")
+    assert tasks.get_task(engine_app, prepare.id).assignee is None
 
 
 def test_task_form_error_keeps_values_and_names_the_field(browser, engine_app):
@@ -185,10 +194,10 @@ def test_task_form_error_keeps_values_and_names_the_field(browser, engine_app):
     assert 'id="f-quality-open_blockers-err"' in body and "is not of type" in body
     assert tasks.get_task(engine_app, prepare).state == "ready"
 
-    # the gate's checklist is not on the form: its error is listed above the form
-    unmet = browser.post(f"/tasks/{prepare}", {"summary": "ok", "quality/pass_rate": "0.97",
-                                               "quality/open_blockers": "0"})
-    assert "checklist/tests_run" in html(unmet)
+    # the gate ahead's checklist is on the form; an unticked item is refused next to its checkbox
+    unmet = html(browser.post(f"/tasks/{prepare}", {"summary": "ok", "quality/pass_rate": "0.97",
+                                                    "quality/open_blockers": "0"}))
+    assert 'id="f-checklist-tests_run-err"' in unmet
 
 
 def test_gate_decision_via_the_page(browser, engine_app):

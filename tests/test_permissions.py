@@ -34,7 +34,7 @@ EXPECTED = {
     "designer": (DESIGNER, {A.READ_DEFINITIONS, A.READ_INSTANCE, A.READ_TASKS, A.OWN_TOKENS, A.CHECK, A.DEPLOY,
                             A.WORK_ON_TASKS, A.CLOSE_ACTION_ITEMS}),
     "auditor": (AUDITOR, {A.READ_DEFINITIONS, A.READ_INSTANCE, A.READ_TASKS, A.OWN_TOKENS, A.LIST_INSTANCES,
-                          A.READ_USERS}),
+                          A.READ_USERS, A.PORTFOLIO}),
     "approver": (APPROVER, {A.READ_DEFINITIONS, A.READ_INSTANCE, A.READ_TASKS, A.OWN_TOKENS, A.WORK_ON_TASKS,
                             A.CLOSE_ACTION_ITEMS, A.START}),
     "no roles": (NOBODY, {A.READ_DEFINITIONS, A.READ_INSTANCE, A.READ_TASKS, A.OWN_TOKENS, A.WORK_ON_TASKS,
@@ -42,7 +42,7 @@ EXPECTED = {
     # Permissions add up: an auditor who is also an approver is not read-only.
     "auditor and approver": (AUDITING_APPROVER, {A.READ_DEFINITIONS, A.READ_INSTANCE, A.READ_TASKS, A.OWN_TOKENS,
                                                  A.LIST_INSTANCES, A.READ_USERS, A.WORK_ON_TASKS,
-                                                 A.CLOSE_ACTION_ITEMS, A.START}),
+                                                 A.CLOSE_ACTION_ITEMS, A.START, A.PORTFOLIO}),
 }
 
 

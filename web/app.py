@@ -26,9 +26,10 @@ def create_app(database_url: str | None = None, *, phasegate: Phasegate | None =
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key()
 
-    from web import pages, security
+    from web import oidc, pages, security
 
     security.configure(app)
+    oidc.init_app(app)  # single sign-on, when PHASEGATE_OIDC_* configure it
 
     app.register_blueprint(pages.blueprint)
 

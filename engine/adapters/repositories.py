@@ -93,6 +93,25 @@ _CLOSE_TASKS = (
 )
 _INSERT_HUMAN_TASK = sa.insert(t.human_task)
 _INSERT_EVENT = sa.insert(t.event)
+_INSTANCE_ROW = sa.select(t.instance).where(t.instance.c.id == sa.bindparam("b_id"))
+_INSTANCE_ROW_LOCKED = _INSTANCE_ROW.with_for_update()
+_OPEN_TASKS = (sa.select(t.human_task).where(t.human_task.c.instance_id == sa.bindparam("b_instance"),
+                                             t.human_task.c.state == "ready")
+               .order_by(t.human_task.c.id).limit(500))
+_CANDIDATE_ROLES = sa.select(t.human_task_candidate.c.task_id, t.human_task_candidate.c.role).where(
+    t.human_task_candidate.c.task_id.in_(sa.bindparam("b_ids", expanding=True)))
+_TOKEN_OWNER = (
+    sa.select(t.api_token.c.id, t.api_token.c.user_name, t.api_token.c.revoked_at, t.api_token.c.last_used_at,
+              t.user.c.active.label("user_active"), t.user_role.c.role_name)
+    .join(t.user, t.user.c.name == t.api_token.c.user_name)
+    .outerjoin(t.user_role, t.user_role.c.user_name == t.api_token.c.user_name)
+    .where(t.api_token.c.token_hash == sa.bindparam("b_hash"))
+)
+_ACTIVE_ROLES = (
+    sa.select(t.user.c.name, t.user_role.c.role_name)
+    .outerjoin(t.user_role, t.user_role.c.user_name == t.user.c.name)
+    .where(t.user.c.name == sa.bindparam("b_name"), t.user.c.active.is_(True))
+)
 
 
 def _definition(row) -> Definition:
@@ -110,13 +129,45 @@ def _task(row, candidates: list[str] | None = None) -> HumanTask:
 
 
 _HT = t.human_task.c
-# Orderings of task lists (engine.domain.inbox.SORTS); the id makes every order total.
-_TASK_ORDER = {
-    None: (_HT.id,),
-    "due": (_HT.due.asc().nulls_last(), _HT.id),
-    "age": (_HT.created_at, _HT.id),
-    "priority": (sa.case((_HT.kind == "approval", 0), else_=1), _HT.due.asc().nulls_last(), _HT.created_at, _HT.id),
-}
+
+
+def _task_order(c, sort: str | None) -> tuple:
+    """Orderings of task lists (engine.domain.inbox.SORTS) on human_task's columns or a subquery's;
+    the id makes every order total."""
+    if sort == "due":
+        return c.due.asc().nulls_last(), c.id
+    if sort == "age":
+        return c.created_at, c.id
+    if sort == "priority":
+        return sa.case((c.kind == "approval", 0), else_=1), c.due.asc().nulls_last(), c.created_at, c.id
+    return (c.id,)
+
+
+_TASK_ORDER = {sort: _task_order(_HT, sort) for sort in (None, "due", "age", "priority")}
+
+
+def _candidate_task_ids(roles: list[str]) -> sa.Select:
+    cand = t.human_task_candidate
+    return sa.select(cand.c.task_id).where(cand.c.role.in_(roles))
+
+
+def _with_candidate_role(query: sa.Select, roles: list[str], dialect: str) -> sa.Select:
+    """`query` (on human_task) limited to tasks with a candidate role among `roles`, read from the
+    candidate rows' side: there are few of them, and human_task has no index to find them by."""
+    ht = t.human_task
+    if dialect == "postgresql":
+        # ANY(ARRAY(...)) makes the ids one value PostgreSQL looks up through the primary key;
+        # with IN (...) it hashes them and scans the whole table instead.
+        return query.where(ht.c.id == sa.any_(sa.func.array(_candidate_task_ids(roles).scalar_subquery())))
+    # SQLite loops over the joined ids and reads each task by rowid; with IN (...) it walked the
+    # (state, due) index over every task.
+    ids = _candidate_task_ids(roles).distinct().subquery()
+    return query.select_from(ids.join(ht, ht.c.id == ids.c.task_id))
+
+
+def _not_indexed(column: sa.Column) -> sa.ColumnElement:
+    """The column as `+table.column`: SQLite's documented way to keep a term from choosing an index."""
+    return sa.literal_column(f"+{column.table.name}.{column.name}", type_=column.type)
 
 
 class DefinitionRepository:
@@ -188,10 +239,7 @@ class InstanceRepository:
         ).scalar_one()
 
     def get_row(self, instance_id: int, for_update: bool = False):
-        query = sa.select(t.instance).where(t.instance.c.id == instance_id)
-        if for_update:
-            query = query.with_for_update()
-        return self.conn.execute(query).first()
+        return self.conn.execute(_INSTANCE_ROW_LOCKED if for_update else _INSTANCE_ROW, {"b_id": instance_id}).first()
 
     def workflow_rows(self, instance_id: int) -> list[TaskRow]:
         c = t.workflow_task.c
@@ -281,7 +329,11 @@ class HumanTaskRepository:
         return self.conn.execute(_FOR_ACTION[lock], {"b_task": task_id, "b_user": user}).first()
 
     def open_for_instance(self, instance_id: int) -> list[HumanTask]:
-        return self.query(instance_id=instance_id, states=("ready",))
+        """The instance's ready tasks (what `query(instance_id=...)` lists), with a statement built
+        once: every API completion shows them."""
+        rows = list(self.conn.execute(_OPEN_TASKS, {"b_instance": instance_id}))
+        candidates = self._candidates([r.id for r in rows]) if rows else {}
+        return [_task(r, candidates.get(r.id)) for r in rows]
 
     def query(self, *, instance_id: int | None = None, roles: Iterable[str] | None = None, user: str | None = None,
               states: tuple[str, ...] = ("ready",), limit: int = 500, offset: int = 0, sort: str | None = None,
@@ -292,44 +344,111 @@ class HumanTaskRepository:
         role, due_after, due_before, search. `sort`: None (creation order), "due", "age" or
         "priority" (engine.domain.inbox.SORTS).
         """
+        return self._page(instance_id, roles, user, states, limit, offset, sort, False, filters)[0]
+
+    def page(self, *, instance_id: int | None = None, roles: Iterable[str] | None = None, user: str | None = None,
+             states: tuple[str, ...] = ("ready",), limit: int = 500, offset: int = 0, sort: str | None = None,
+             **filters) -> tuple[list[HumanTask], int | None]:
+        """`query`, and how many tasks match in all. With `roles`/`user`, one statement pages
+        through the visible tasks' ids and sort keys (`_visible`), counting them on the way, and
+        reads only that page's rows; the count is None when that page is empty (nothing counted)."""
+        return self._page(instance_id, roles, user, states, limit, offset, sort, True, filters)
+
+    def _page(self, instance_id, roles, user, states, limit, offset, sort, counted, filters):
         ht = t.human_task
-        query = sa.select(ht).where(*self._conditions(instance_id, roles, user, states, **filters))
-        query = query.order_by(*_TASK_ORDER[sort]).limit(limit).offset(offset)
+        if roles is None and user is None:
+            # Every task: the state indexes give the page in order, and the count from an index
+            # alone (a window count would read every row).
+            query = (sa.select(ht).where(*self._conditions(instance_id, states, **filters))
+                     .order_by(*_TASK_ORDER[sort]).limit(limit).offset(offset))
+            total = self.count(instance_id=instance_id, states=states, **filters) if counted else None
+        else:
+            # A user's tasks: their ids and sort keys are all read to sort them anyway, so the
+            # same pass counts them, and only the page's rows are read in full.
+            visible = self._visible(instance_id, roles, user, states, **filters).subquery("visible")
+            window = [sa.func.count().over().label("matching")] if counted else []
+            page = (sa.select(visible.c.id, *window).order_by(*_task_order(visible.c, sort))
+                    .limit(limit).offset(offset).subquery("page"))
+            query = (sa.select(ht, *([page.c.matching] if counted else [])).join(page, page.c.id == ht.c.id)
+                     .order_by(*_TASK_ORDER[sort]))
+            total = None
         rows = list(self.conn.execute(query))
+        if counted and total is None and rows:
+            total = rows[0].matching
         candidates = self._candidates([r.id for r in rows]) if rows else {}
-        return [_task(r, candidates.get(r.id)) for r in rows]
+        return [_task(r, candidates.get(r.id)) for r in rows], total
 
     def count(self, *, instance_id: int | None = None, roles: Iterable[str] | None = None, user: str | None = None,
               states: tuple[str, ...] = ("ready",), **filters) -> int:
         """How many tasks `query` would list with the same arguments (without paging)."""
-        conditions = self._conditions(instance_id, roles, user, states, **filters)
-        return self.conn.execute(sa.select(sa.func.count()).select_from(t.human_task).where(*conditions)).scalar_one()
+        if roles is None and user is None:
+            query = sa.select(sa.func.count()).select_from(t.human_task).where(
+                *self._conditions(instance_id, states, **filters))
+        else:
+            query = sa.select(sa.func.count()).select_from(
+                self._visible(instance_id, roles, user, states, **filters).subquery())
+        return self.conn.execute(query).scalar_one()
+
+    def count_by_due(self, *, roles: Iterable[str] | None = None, user: str | None = None, now: datetime,
+                     week: tuple[datetime, datetime], states: tuple[str, ...] = ("ready",)) -> dict[str, int]:
+        """{"all", "overdue" (due before `now`), "due_this_week" (due within `week`)}: the inbox's
+        counts, in one pass over the tasks `count` would count."""
+        if roles is None and user is None:
+            tasks = sa.select(t.human_task.c.due).where(*self._conditions(None, states)).subquery()
+        else:
+            tasks = self._visible(None, roles, user, states).subquery()
+        due = tasks.c.due
+        query = sa.select(sa.func.count(), sa.func.count(sa.case((due < now, 1))),
+                          sa.func.count(sa.case((sa.and_(due >= week[0], due < week[1]), 1))))
+        total, overdue, this_week = self.conn.execute(query.select_from(tasks)).one()
+        return {"all": total, "overdue": overdue, "due_this_week": this_week}
+
+    def _visible(self, instance_id, roles, user, states, **filters) -> sa.CompoundSelect:
+        """The ids and sort keys of the tasks routed to any of `roles` or assigned to `user`.
+
+        Three disjoint parts, each read through its own index, instead of one OR over them, which
+        neither database can answer from an index (with 100,000 open tasks every inbox query read
+        the whole table; bench/api.py): tasks whose primary role is one of the roles ((state, role)),
+        tasks with a candidate role among them but another primary role (human_task_candidate by
+        role), and tasks assigned to the user for none of those roles ((state, assignee)).
+        """
+        ht = t.human_task
+        keys = (ht.c.id, ht.c.due, ht.c.created_at, ht.c.kind)
+        dialect = self.conn.dialect.name
+        common = self._conditions(instance_id, states, dialect=dialect, **filters)
+        if user is not None:
+            # A task claimed by someone else leaves the other role members' lists, and a gate
+            # approval leaves the list of whoever has already decided it (only approvals carry
+            # decisions, so other tasks skip the lookup).
+            common.append(sa.or_(ht.c.assignee.is_(None), ht.c.assignee == user))
+            common.append(sa.or_(ht.c.kind != "approval", ~sa.exists().where(
+                t.gate_decision.c.task_id == ht.c.id, t.gate_decision.c.user_name == user)))
+        roles = sorted(set(roles or []))
+        parts = []
+        other_primary = sa.or_(ht.c.role.is_(None), ht.c.role.not_in(roles))
+        if roles:
+            parts.append(sa.select(*keys).where(ht.c.role.in_(roles), *common))
+            parts.append(_with_candidate_role(sa.select(*keys), roles, dialect).where(other_primary, *common))
+        if user is not None:
+            mine = [ht.c.assignee == user]
+            if roles:
+                mine += [other_primary, ht.c.id.not_in(_candidate_task_ids(roles))]
+            parts.append(sa.select(*keys).where(*mine, *common))
+        if not parts:
+            parts.append(sa.select(*keys).where(sa.false()))
+        return sa.union_all(*parts)
 
     @staticmethod
-    def _conditions(instance_id, roles, user, states, *, process: str | None = None, phase: str | None = None,
-                    gate: str | None = None, role: str | None = None, due_after: datetime | None = None,
-                    due_before: datetime | None = None, search: str | None = None) -> list:
-        """WHERE conditions on human_task. The state (and role/assignee) conditions lead, so the
-        (state, role), (state, assignee) and (state, due) indexes select the rows; the rest filter them."""
+    def _conditions(instance_id, states, *, dialect: str | None = None, process: str | None = None,
+                    phase: str | None = None, gate: str | None = None, role: str | None = None,
+                    due_after: datetime | None = None, due_before: datetime | None = None,
+                    search: str | None = None) -> list:
+        """WHERE conditions on human_task besides who may see it (`_visible`). The state condition
+        leads, so the (state, ...) indexes select the rows; the rest filter them."""
         ht, cand = t.human_task, t.human_task_candidate
         conditions = [ht.c.state.in_(states)]
         if instance_id is not None:
             conditions.append(ht.c.instance_id == instance_id)
-        if roles is not None or user is not None:
-            roles = list(roles or [])
-            visible = []
-            if roles:
-                visible.append(ht.c.role.in_(roles))
-                visible.append(ht.c.id.in_(sa.select(cand.c.task_id).where(cand.c.role.in_(roles))))
-            if user is not None:
-                visible.append(ht.c.assignee == user)
-            conditions.append(sa.or_(*visible) if visible else sa.false())
-            if user is not None:
-                # A task claimed by someone else leaves the other role members' lists, and a gate
-                # approval leaves the list of whoever has already decided it.
-                conditions.append(sa.or_(ht.c.assignee.is_(None), ht.c.assignee == user))
-                conditions.append(~sa.exists().where(t.gate_decision.c.task_id == ht.c.id,
-                                                     t.gate_decision.c.user_name == user))
         if process is not None:
             conditions.append(ht.c.process_key == process)
         if phase is not None:
@@ -340,10 +459,14 @@ class HumanTaskRepository:
         if role is not None:
             conditions.append(sa.or_(ht.c.role == role, ht.c.id.in_(
                 sa.select(cand.c.task_id).where(cand.c.role == role))))
+        # Within a user's tasks (`dialect` given), SQLite must not read a due-date window through
+        # the (state, due) index: without statistics it prefers it to the (state, role) index that
+        # selects the user's tasks, and reads every task due in the window instead (10x slower).
+        due = _not_indexed(ht.c.due) if dialect == "sqlite" else ht.c.due
         if due_after is not None:
-            conditions.append(ht.c.due >= due_after)
+            conditions.append(due >= due_after)
         if due_before is not None:
-            conditions.append(ht.c.due < due_before)
+            conditions.append(due < due_before)
         if search is not None:
             matches = [sa.func.lower(ht.c.business_key).contains(search.lower(), autoescape=True)]
             if search.isdigit():
@@ -352,9 +475,8 @@ class HumanTaskRepository:
         return conditions
 
     def _candidates(self, task_ids: list[int]) -> dict[int, list[str]]:
-        cand = t.human_task_candidate
         found: dict[int, list[str]] = {}
-        for row in self.conn.execute(sa.select(cand.c.task_id, cand.c.role).where(cand.c.task_id.in_(task_ids))):
+        for row in self.conn.execute(_CANDIDATE_ROLES, {"b_ids": task_ids}):
             found.setdefault(row.task_id, []).append(row.role)
         return found
 
@@ -388,6 +510,26 @@ class HumanTaskRepository:
 
     def set_assignee(self, task_id: int, assignee: str | None) -> None:
         self.conn.execute(sa.update(t.human_task).where(t.human_task.c.id == task_id).values(assignee=assignee))
+
+    def candidate_people(self, task_ids: list[int]) -> dict[int, int]:
+        """Task id -> how many active users hold its role or one of its candidate roles (a task
+        without a role: the admins), for a whole page of tasks in one statement (user_role is
+        indexed by role). Tasks nobody may take are missing (0)."""
+        if not task_ids:
+            return {}
+        ht, cand, ur, user = t.human_task, t.human_task_candidate, t.user_role, t.user
+        routed = sa.union_all(
+            sa.select(ht.c.id.label("task_id"), sa.func.coalesce(ht.c.role, "admin").label("role"))
+            .where(ht.c.id.in_(task_ids)),
+            sa.select(cand.c.task_id.label("task_id"), cand.c.role.label("role")).where(cand.c.task_id.in_(task_ids)),
+        ).subquery()
+        query = (
+            sa.select(routed.c.task_id, sa.func.count(sa.distinct(ur.c.user_name)))
+            .select_from(routed.join(ur, ur.c.role_name == routed.c.role)
+                         .join(user, sa.and_(user.c.name == ur.c.user_name, user.c.active.is_(True))))
+            .group_by(routed.c.task_id)
+        )
+        return {task_id: count for task_id, count in self.conn.execute(query)}
 
 
 class EventRepository:
@@ -477,9 +619,28 @@ class UserRepository:
     def is_active(self, name: str) -> bool:
         return bool(self.conn.execute(sa.select(t.user.c.active).where(t.user.c.name == name)).scalar())
 
+    def active_roles(self, name: str) -> list[str] | None:
+        """The roles of an active user; None if the user is unknown or deactivated. One statement
+        (every request authenticates with it)."""
+        rows = self.conn.execute(_ACTIVE_ROLES, {"b_name": name}).all()
+        return [r.role_name for r in rows if r.role_name is not None] if rows else None
+
     def members_of(self, role: str) -> list[str]:
         ur = t.user_role.c
         return list(self.conn.execute(sa.select(ur.user_name).where(ur.role_name == role)).scalars())
+
+    def active_holders(self, roles: Iterable[str]) -> list[str]:
+        """Active users holding any of `roles`, by name (one statement on the user_role index)."""
+        ur, user = t.user_role.c, t.user.c
+        query = (sa.select(ur.user_name).distinct()
+                 .join_from(t.user_role, t.user, user.name == ur.user_name)
+                 .where(ur.role_name.in_(list(roles)), user.active.is_(True))
+                 .order_by(ur.user_name))
+        return list(self.conn.execute(query).scalars())
+
+    def active_names(self) -> list[str]:
+        return list(self.conn.execute(sa.select(t.user.c.name).where(t.user.c.active.is_(True))
+                                      .order_by(t.user.c.name)).scalars())
 
 
 class GateRepository:
@@ -667,6 +828,14 @@ class TokenRepository:
             sa.select(t.api_token, t.user.c.active.label("user_active"))
             .join(t.user, t.user.c.name == c.user_name).where(c.token_hash == token_hash)
         ).first()
+
+    def owner(self, token_hash: str):
+        """(the token row with its user's `active` flag, the roles the user holds), or None — in
+        one statement, as every API request authenticates with it."""
+        rows = self.conn.execute(_TOKEN_OWNER, {"b_hash": token_hash}).all()
+        if not rows:
+            return None
+        return rows[0], [r.role_name for r in rows if r.role_name is not None]
 
     def revoke(self, token_id: int, at: datetime) -> bool:
         c = t.api_token.c

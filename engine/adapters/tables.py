@@ -337,3 +337,17 @@ api_token = sa.Table(
     sa.UniqueConstraint("token_hash"),
     sa.Index(None, "user_name"),
 )
+
+
+# -- task drafts ------------------------------------------------------------------------------
+
+# A half-filled task form, kept for the person filling it in (engine/services/drafts.py): one
+# per task and user, never validated against the form, deleted when the task is completed.
+task_draft = sa.Table(
+    "task_draft",
+    metadata,
+    sa.Column("task_id", sa.Integer, sa.ForeignKey("human_task.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_name", sa.String(120), sa.ForeignKey("app_user.name", ondelete="CASCADE"), primary_key=True),
+    sa.Column("data", JsonType, nullable=False),
+    sa.Column("saved_at", UtcDateTime(), nullable=False),
+)

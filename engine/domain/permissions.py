@@ -6,6 +6,9 @@ Four kinds of people use Phasegate (a user may be several at once — permission
 - **designer** (role `designer`): checks and deploys process definitions;
 - **auditor** (role `auditor`): reads everything — definitions, instances, histories, gates,
   every task, users and roles — and changes nothing;
+- **PMO** (role `pmo`, project management office): reads the portfolio — every running instance
+  by phase and gate status (`Action.PORTFOLIO`, also granted to admins and auditors). The
+  portfolio names every instance; reading one still needs taking part in it (`may_read_instance`);
 - **approvers**: everyone else, through the process roles they hold (`Sponsor`, `reviewer`…).
   They see and act on the tasks routed to those roles (or assigned to them), read the
   instances they take part in, start a process whose start event is in one of their roles'
@@ -27,7 +30,8 @@ from engine.domain.errors import Forbidden
 ADMIN = "admin"
 DESIGNER = "designer"
 AUDITOR = "auditor"
-STAFF_ROLES = frozenset({ADMIN, DESIGNER, AUDITOR})
+PMO = "pmo"
+STAFF_ROLES = frozenset({ADMIN, DESIGNER, AUDITOR, PMO})
 
 
 class Action(str, Enum):
@@ -45,6 +49,7 @@ class Action(str, Enum):
     READ_USERS = "users:read"
     MANAGE_USERS = "users:manage"
     OWN_TOKENS = "tokens:own"  # one's own API tokens
+    PORTFOLIO = "portfolio:read"  # every running instance by phase and gate status: admins, auditors, pmo
 
     def __str__(self) -> str:
         return self.value
@@ -83,7 +88,8 @@ class Actor:
 _EVERYONE = frozenset({Action.READ_DEFINITIONS, Action.READ_INSTANCE, Action.READ_TASKS, Action.OWN_TOKENS})
 _BY_ROLE = {
     DESIGNER: frozenset({Action.CHECK, Action.DEPLOY}),
-    AUDITOR: frozenset({Action.LIST_INSTANCES, Action.READ_USERS}),
+    AUDITOR: frozenset({Action.LIST_INSTANCES, Action.READ_USERS, Action.PORTFOLIO}),
+    PMO: frozenset({Action.PORTFOLIO}),
 }
 # Anyone who is not read-only: the object-level rule then decides (task roles, owner, start roles).
 _NOT_READ_ONLY = frozenset({Action.WORK_ON_TASKS, Action.CLOSE_ACTION_ITEMS})
@@ -130,6 +136,7 @@ def _describe(action: Action) -> str:
         Action.READ_USERS: "read users and roles (auditors and admins)",
         Action.MANAGE_USERS: "manage users and roles (admins)",
         Action.OWN_TOKENS: "manage API tokens",
+        Action.PORTFOLIO: "read the portfolio (admins, auditors and the pmo role)",
     }[Action(action)]
 
 
@@ -164,3 +171,39 @@ def may_start(actor: Actor, roles: Iterable[str]) -> bool:
     if actor.is_admin:
         return True
     return not actor.read_only and bool(actor.roles & set(roles))
+
+
+# -- reassignment -----------------------------------------------------------------------------
+
+def assign_refusal(actor: Actor, task_roles: Iterable[str], assignee: str | None) -> str | None:
+    """Why `actor` may not assign a task to someone (None: they may).
+
+    Admins always may. Others hold one of the task's roles, or hold the task itself; a task
+    someone else has claimed stays theirs until they hand it on (or an admin reassigns it), as
+    with claiming. Auditors change nothing.
+    """
+    if actor.is_admin:
+        return None
+    if actor.read_only:
+        return f"user '{actor.name}' is read-only (auditor)"
+    if assignee and assignee != actor.name:
+        return f"it is claimed by '{assignee}': only they or an admin may hand it on"
+    if assignee == actor.name or actor.roles & set(task_roles):
+        return None
+    return f"user '{actor.name}' does not hold {roles_text(task_roles)}"
+
+
+def may_hold_task(roles: Iterable[str], task_roles: Iterable[str]) -> bool:
+    """Whether someone with `roles` may be given a task routed to `task_roles` (assigned or
+    delegated): they hold one of its roles, so the task stays with the people it is routed to.
+    A task without a role is for admins. Being an admin is not enough for a task of a role: an
+    admin may work on it, but it is not theirs to be given."""
+    task_roles = set(task_roles) or {ADMIN}
+    return bool(set(roles) & task_roles)
+
+
+def roles_text(task_roles: Iterable[str]) -> str:
+    names = sorted(set(task_roles))
+    if not names:
+        return f"role '{ADMIN}' (the task has no role)"
+    return "role " + " or ".join(f"'{n}'" for n in names)

@@ -71,16 +71,22 @@ def revoke_token(app: Phasegate, token_id: int, user: str | None = None) -> ApiT
         return uow.tokens.get(token_id)
 
 
-def _token_user(uow, plain: str) -> str:
+def _token_actor(uow, plain: str) -> Actor:
+    """The token's owner with the roles they hold now (one statement); records the token's use."""
     if not plain or not plain.startswith(TOKEN_PREFIX):
         raise Unauthenticated("invalid API token")
-    row = uow.tokens.by_hash(hash_token(plain))
-    if row is None or row.revoked_at is not None or not row.user_active:
+    found = uow.tokens.owner(hash_token(plain))
+    if found is None or found[0].revoked_at is not None or not found[0].user_active:
         raise Unauthenticated("invalid or revoked API token")
+    row, roles = found
     now = clock.now()
     if row.last_used_at is None or row.last_used_at <= now - TOUCH_EVERY:
         uow.tokens.touch(row.id, now, TOUCH_EVERY)  # the caller commits
-    return row.user_name
+    return Actor(row.user_name, frozenset(roles))
+
+
+def _token_user(uow, plain: str) -> str:
+    return _token_actor(uow, plain).name
 
 
 def authenticate_token(app: Phasegate, plain: str) -> str:
@@ -100,9 +106,10 @@ def verify_password(app: Phasegate, user: str, password: str) -> bool:
 
 
 def _actor(uow, user: str) -> Actor:
-    if not uow.users.is_active(user):
+    roles = uow.users.active_roles(user)
+    if roles is None:
         raise Unauthenticated(f"unknown or deactivated user '{user}'")
-    return Actor(user, frozenset(uow.users.roles_of(user)))
+    return Actor(user, frozenset(roles))
 
 
 def actor(app: Phasegate, user: str) -> Actor:
@@ -118,7 +125,7 @@ def authenticate(app: Phasegate, *, token: str | None = None, session_user: str 
     if not token and not session_user:
         raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
     with app.uow() as uow:
-        who = _actor(uow, _token_user(uow, token) if token else session_user)
+        who = _token_actor(uow, token) if token else _actor(uow, session_user)
         uow.commit()
         return who
 

@@ -251,3 +251,13 @@ def latest_definition_row(uow, key: str):
     if row is None:
         raise NotFound(f"unknown process definition '{key}' (deploy it first; see `phasegate definitions`)")
     return row
+
+
+def phases_in_order(app: Phasegate, uow, definition_id: int) -> list[str]:
+    """The phases of a deployed process in BPMN document order, from the parsed (and cached)
+    process: the stored `elements` JSON cannot say, as PostgreSQL's JSONB does not keep key order."""
+    order: list[str] = []
+    for info in deployed_process(app, uow, definition_id).process.elements.values():
+        if info.phase and info.phase not in order:
+            order.append(info.phase)
+    return order

@@ -7,7 +7,8 @@ from engine.bootstrap import Phasegate
 from engine.domain.model import User
 from engine.services.users import add_user
 
-STAFF_ROLES = {"admin": "admin", "designer": "designer", "auditor": "auditor"}
+# The portfolio role `pmo` (a PMO lead reads every running instance) counts as staff here.
+STAFF_ROLES = {"admin": "admin", "designer": "designer", "auditor": "auditor", "pmo": "pmo"}
 
 
 def user_name_for(role: str) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 from engine.bootstrap import Phasegate
 from engine.domain import clock
 from engine.domain.criteria import evaluate_criterion
-from engine.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from engine.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, PhasegateError
 from engine.domain.events import canonical_json
 from engine.domain.gate_config import GateConfig, apply_overrides, gate_from_dict
 from engine.domain.gates import (
@@ -412,6 +412,79 @@ def _decide(app, uow, task_id, user, vote, comment, conditions, on_behalf_of, pa
     return summary
 
 
+# How many approvals one bulk request may decide: a page of the inbox at most.
+BULK_LIMIT = 100
+
+
+def decide_many(app: Phasegate, task_ids: list[int], user: str, outcome: str = "go",
+                comment: str | None = None) -> list[dict]:
+    """Approve several gate approval tasks at once, each exactly as a single decision would be.
+
+    Every task is checked and decided in its own unit of work, so one refusal rolls back nothing
+    else. Only simple approvals qualify: a gate that asks for an electronic signature, or an
+    approval whose form requires fields, is skipped (it needs the single decision page).
+    Returns one entry per task, in the order given (duplicates once): {task, ok, status
+    ("approved" | "skipped" | "failed"), gate, round, instance, name, business_key} plus, when
+    approved, {decided, outcome, reason} of the gate, otherwise {code, error}.
+    """
+    try:
+        vote = normalise_vote(outcome)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), fields={"outcome": [str(exc)]})
+    if vote != "go":
+        raise InvalidInput(f"bulk decisions only approve (outcome go), not '{outcome}': decide other outcomes "
+                           f"one by one", fields={"outcome": ["only go"]})
+    ids = list(dict.fromkeys(task_ids))
+    if not ids:
+        raise InvalidInput("choose at least one gate approval task", fields={"tasks": ["empty"]})
+    if len(ids) > BULK_LIMIT:
+        raise InvalidInput(f"at most {BULK_LIMIT} tasks per bulk decision (got {len(ids)})",
+                           fields={"tasks": [f"at most {BULK_LIMIT}"]})
+    comment = comment.strip() if comment and comment.strip() else None
+    return [_decide_one_of_many(app, task_id, user, vote, comment) for task_id in ids]
+
+
+def _decide_one_of_many(app: Phasegate, task_id: int, user: str, vote: str, comment: str | None) -> dict:
+    entry: dict[str, Any] = {"task": task_id, "ok": False, "status": "failed", "gate": None, "round": None,
+                             "instance": None, "name": None, "business_key": None}
+    now = clock.now()
+    try:
+        with app.uow() as uow:
+            task = uow.tasks.get(task_id)
+            if task is not None:
+                entry.update(instance=task.instance_id, name=task.name or task.element_id,
+                             business_key=task.business_key, round=task.round)
+            if task is not None and task.kind == "approval" and task.gate_id is not None:
+                gate_row = uow.gates.get(task.gate_id)
+                entry["gate"] = gate_row.gate
+                why_not = _not_simple(app, uow, gate_row, task)
+                if why_not is not None:
+                    entry.update(status="skipped", code="not_simple", error=why_not)
+                    return entry
+            summary = _decide(app, uow, task_id, user, vote, comment, None, None, None, now)
+            uow.commit()
+    except PhasegateError as exc:  # each task on its own: a refusal never stops the others
+        log.warning("bulk gate decision refused: task %s, user %s: %s", task_id, user, exc.message)
+        entry.update(code=exc.code, error=exc.message)
+        return entry
+    entry.update(ok=True, status="approved", gate=summary["gate"], round=summary["round"],
+                 instance=summary["instance"], decided=summary["decided"], outcome=summary["outcome"],
+                 reason=summary["reason"])
+    return entry
+
+
+def _not_simple(app, uow, gate_row, task) -> str | None:
+    """Why an approval cannot be decided in bulk (None: it can)."""
+    config = gate_from_dict(gate_row.gate, gate_row.config)
+    if config.signature:
+        return f"gate '{config.gate}' requires an electronic signature: decide it on its own page"
+    form = _form_of(app, uow, task.instance_id, task.form)
+    required = (form or {}).get("required") or []
+    if required:
+        return (f"its form '{task.form}' requires {', '.join(map(str, required))}: decide it on its own page")
+    return None
+
+
 def _close_satisfied_groups(uow, gate_row, config: GateConfig, decisions, at: datetime) -> None:
     """A group that gave all the approvals the gate asks of it leaves the inbox (and is not
     reassigned on escalation) while other groups are still waited on."""
@@ -662,7 +735,7 @@ def delegate_task(app: Phasegate, task_id: int, user: str, to: str) -> dict:
 
         instance_row = uow.instances.get_row(row.instance_id, for_update=True)
         append_event(uow, instance_row, actor=user, at=now, event_type="delegated", task_id=task_id,
-                     element_id=row.element_id, payload={"to": to, "gate": config.gate})
+                     element_id=row.element_id, payload={"to": to, "gate": config.gate, "round": gate_row.round})
         uow.commit()
     return {"task": task_id, "delegator": user, "delegate": to}
 

@@ -9,7 +9,7 @@ from engine.domain import clock
 from engine.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.domain.model import Event, Instance
 from engine.domain.permissions import Actor, may_read_instance, may_start, start_roles
-from engine.services.definitions import deployed_process, latest_definition_row
+from engine.services.definitions import deployed_process, latest_definition_row, phases_in_order
 from engine.services.steps import StepContext, persist_step
 from engine.services.users import require_user
 
@@ -51,7 +51,7 @@ def start(app: Phasegate, key: str, *, data: dict | None = None, business_key: s
                 raise NotFound(f"unknown version {version} of process definition '{key}'")
         deployed = deployed_process(app, uow, definition_row.id)
         if actor is not None:
-            _require_may_start(actor, definition_row)
+            _require_may_start(actor, deployed)
         data = _validate_start_form(deployed, data)
         if gate_overrides:
             _check_gate_overrides(uow, definition_row.key, gate_overrides)
@@ -67,13 +67,61 @@ def start(app: Phasegate, key: str, *, data: dict | None = None, business_key: s
     return show(app, instance_id)
 
 
-def _require_may_start(actor: Actor, definition_row) -> None:
-    elements = definition_row.elements or {}
-    roles = sorted({role for info in elements.values() if info.get("tag") == "startEvent"
-                    and info.get("process") in (None, definition_row.key) for role in start_roles(info)})
+def _own_start_events(deployed) -> list:
+    """The routing facts of the process's own start events (not those of its subprocesses)."""
+    found = (deployed.process.elements.get(element_id) for element_id in start_element_ids(deployed.process))
+    return [info for info in found if info is not None]
+
+
+def start_roles_of(deployed) -> list[str]:
+    """Who may start the process (`permissions.start_roles` of its own start events; those of
+    embedded subprocesses — a phase's start event in another lane — do not count). Empty: admins."""
+    return sorted({role for info in _own_start_events(deployed) for role in start_roles(info.to_dict())})
+
+
+def _require_may_start(actor: Actor, deployed) -> None:
+    roles = start_roles_of(deployed)
     if not may_start(actor, roles):
         who = f"a member of {', '.join(repr(r) for r in roles)}" if roles else "an admin (its start event has no role)"
-        raise Forbidden(f"user '{actor.name}' may not start '{definition_row.key}': it is started by {who}")
+        raise Forbidden(f"user '{actor.name}' may not start '{deployed.key}': it is started by {who}")
+
+
+def _start_form(deployed) -> tuple[str | None, dict | None]:
+    """(name, form) of the start form (Camunda's start form on the start event), or (None, None)."""
+    for info in _own_start_events(deployed):
+        if info.form:
+            return info.form, deployed.forms.get(info.form)
+    return None, None
+
+
+def startable(app: Phasegate, actor: Actor) -> list[dict]:
+    """The latest version of every process `actor` may start (`permissions.may_start`), by name:
+    [{"definition": Definition, "roles": its start roles, "form": its start form's name or None}]."""
+    from engine.domain.errors import PhasegateError
+
+    found = []
+    with app.uow() as uow:
+        for definition in uow.definitions.list(latest_only=True):
+            try:
+                deployed = deployed_process(app, uow, definition.id)
+            except PhasegateError:
+                continue  # a definition that no longer loads cannot be started either
+            roles = start_roles_of(deployed)
+            if may_start(actor, roles):
+                found.append({"definition": definition, "roles": roles, "form": _start_form(deployed)[0]})
+    return sorted(found, key=lambda s: ((s["definition"].name or s["definition"].key).lower(), s["definition"].key))
+
+
+def start_view(app: Phasegate, key: str, actor: Actor) -> dict:
+    """What the start page shows for the latest version of `key`: the definition, who starts it
+    and its start form (a JSON Schema, or None). Forbidden unless `actor` may start it."""
+    with app.uow() as uow:
+        row = latest_definition_row(uow, key)
+        deployed = deployed_process(app, uow, row.id)
+    _require_may_start(actor, deployed)
+    form_name, form = _start_form(deployed)
+    return {"definition": _as_definition(row), "roles": start_roles_of(deployed), "form_name": form_name,
+            "form": form}
 
 
 def _check_gate_overrides(uow, process_key: str, overrides: dict) -> None:
@@ -104,11 +152,8 @@ def _check_gate_overrides(uow, process_key: str, overrides: dict) -> None:
 
 def _validate_start_form(deployed, data: dict) -> dict:
     """A start event with a form (Camunda's start form) validates the initial data."""
-    for element_id in start_element_ids(deployed.process):
-        info = deployed.process.elements.get(element_id)
-        if info is not None and info.form:
-            return validate_submission(deployed.forms.get(info.form), data, info.form)
-    return data
+    form_name, form = _start_form(deployed)
+    return validate_submission(form, data, form_name) if form_name else data
 
 
 def _as_definition(row):
@@ -119,10 +164,15 @@ def _as_definition(row):
 
 def show(app: Phasegate, instance_id: int) -> Instance:
     with app.uow() as uow:
-        row = uow.instances.get_row(instance_id)
-        if row is None:
-            raise NotFound(f"unknown instance {instance_id}")
-        return to_instance(row, uow.tasks.open_for_instance(instance_id))
+        return read_instance(uow, instance_id)
+
+
+def read_instance(uow, instance_id: int) -> Instance:
+    """The instance with its open tasks, as `show` gives it, read in the caller's unit of work."""
+    row = uow.instances.get_row(instance_id)
+    if row is None:
+        raise NotFound(f"unknown instance {instance_id}")
+    return to_instance(row, uow.tasks.open_for_instance(instance_id))
 
 
 def phases(app: Phasegate, instance_id: int) -> list[dict]:
@@ -282,6 +332,7 @@ def diagram(app: Phasegate, instance_id: int, actor: Actor | None = None) -> dic
         definition_row = uow.definitions.get_row(row.definition_id)
         events = uow.events.for_instance(instance_id)
         open_tasks = uow.tasks.open_for_instance(instance_id)
+        phases = phases_in_order(app, uow, row.definition_id)
     files = dict(definition_row.files or {})
     xml = None
     for name, text in sorted(files.items()):
@@ -295,11 +346,6 @@ def diagram(app: Phasegate, instance_id: int, actor: Actor | None = None) -> dic
             if element_id not in completed:
                 completed.append(element_id)
     current = sorted({t.element_id for t in open_tasks})
-    phases_in_order: list[str] = []
-    for info in (definition_row.elements or {}).values():
-        phase = info.get("phase")
-        if phase and phase not in phases_in_order:
-            phases_in_order.append(phase)
     return {"xml": xml if has_layout else None, "has_layout": has_layout,
             "completed": [e for e in completed if e not in current], "current": current,
-            "phases": phases_in_order}
+            "phases": phases}

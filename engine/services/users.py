@@ -51,6 +51,21 @@ def add_user(app: Phasegate, name: str, roles: list[str] = (), display_name: str
         return uow.users.get(name)
 
 
+def set_password(app: Phasegate, name: str, password: str) -> User:
+    """Set (or replace) the sign-in password of an existing user: users created by single sign-on
+    have none, and need one to sign gate decisions electronically."""
+    if not password:
+        raise InvalidInput("the password must not be empty", fields={"password": ["empty"]})
+    from engine.domain.passwords import hash_password
+
+    password_hash = hash_password(password)  # slow on purpose (argon2): outside the transaction
+    with app.uow() as uow:
+        require_user(uow, name)
+        uow.users.set_password_hash(name, password_hash)
+        uow.commit()
+        return uow.users.get(name)
+
+
 def grant(app: Phasegate, name: str, role: str) -> User:
     _check_role(role)
     with app.uow() as uow:

@@ -48,12 +48,12 @@ class PhasegateApi(Api):
 
 def init_api(app: Flask) -> PhasegateApi:
     """Mount the API on `app` (called by web.app.create_app)."""
-    from web.api import definitions, gates, instances, me, tasks, tokens, users
+    from web.api import definitions, gates, instances, me, portfolio, tasks, tokens, users
 
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)
     api = PhasegateApi(app)
-    for module in (definitions, instances, tasks, gates, users, tokens, me):
+    for module in (definitions, instances, tasks, gates, users, tokens, me, portfolio):
         api.register_blueprint(module.blp, url_prefix=API_PREFIX + module.PREFIX)
     app.extensions["phasegate_api"] = api
     return api

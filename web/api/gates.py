@@ -4,7 +4,15 @@ from __future__ import annotations
 from engine.domain.permissions import Action
 from engine.services import gates, instances
 from web.api.common import Blueprint, actor, engine, requires
-from web.api.schemas import ActionItemSchema, CloseActionArgs, DecisionArgs, DecisionResultSchema, GateSchema
+from web.api.schemas import (
+    ActionItemSchema,
+    BulkDecisionArgs,
+    BulkDecisionReportSchema,
+    CloseActionArgs,
+    DecisionArgs,
+    DecisionResultSchema,
+    GateSchema,
+)
 
 PREFIX = ""
 blp = Blueprint("gates", __name__, description="Phase gates: decisions and action items")
@@ -35,6 +43,19 @@ def decide(args, task_id):
     return gates.decide(engine(), task_id, actor().name, args["outcome"], comment=args.get("comment"),
                         conditions=args.get("conditions"), on_behalf_of=args.get("on_behalf_of"),
                         password=args.get("password"))
+
+
+@blp.route("/tasks/bulk-decision", methods=["POST"])
+@requires(Action.WORK_ON_TASKS)
+@blp.arguments(BulkDecisionArgs)
+@blp.response(200, BulkDecisionReportSchema)
+def bulk_decide(args):
+    """Approve several gate approval tasks: each is checked and decided on its own, exactly like a single
+    decision; a gate that needs a signature, or an approval form with required fields, is skipped. 200 with a
+    result per task (which were approved, skipped or refused, and why)"""
+    results = gates.decide_many(engine(), args["tasks"], actor().name, args["outcome"], comment=args.get("comment"))
+    counts = {status: sum(1 for r in results if r["status"] == status) for status in ("approved", "skipped", "failed")}
+    return {"results": results, **counts}
 
 
 @blp.route("/action-items/<int:item_id>/close", methods=["POST"])

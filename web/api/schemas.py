@@ -211,6 +211,38 @@ class CountSchema(Shape):
     count = fields.Integer()
 
 
+class DelegationSchema(Shape):
+    task = fields.Integer()
+    kind = fields.String(metadata={"description": "task: the delegate is now its assignee; approval: the delegate "
+                                                  "decides on behalf of the delegator"})
+    delegator = fields.String()
+    delegate = fields.String()
+
+
+class BulkDecisionResultSchema(Shape):
+    task = fields.Integer()
+    ok = fields.Boolean()
+    status = fields.String(metadata={"description": "approved | skipped (needs a signature or form fields: decide "
+                                                    "it on its own) | failed (refused, see code and error)"})
+    gate = _text()
+    round = _int()
+    instance = _int()
+    name = _text()
+    business_key = _text()
+    decided = fields.Boolean(metadata={"description": "approved: whether this decision decided the gate"})
+    outcome = _text("approved and decided: the gate's outcome")
+    reason = _text()
+    code = _text("skipped or failed: not_simple, forbidden, conflict, not_found, invalid_input")
+    error = _text("skipped or failed: why")
+
+
+class BulkDecisionReportSchema(Shape):
+    results = fields.List(fields.Nested(BulkDecisionResultSchema))
+    approved = fields.Integer()
+    skipped = fields.Integer()
+    failed = fields.Integer()
+
+
 class UserSchema(Shape):
     name = fields.String()
     display_name = fields.String()
@@ -336,6 +368,24 @@ class DecisionArgs(Strict):
                              metadata={"description": "electronic signature: your password, when the gate asks"})
 
 
+class AssignArgs(Strict):
+    user = fields.String(required=True, validate=validate.Length(min=1),
+                         metadata={"description": "who gets the task: a user holding one of its roles"})
+
+
+class DelegateArgs(Strict):
+    to = fields.String(required=True, validate=validate.Length(min=1),
+                       metadata={"description": "the delegate (a normal task: a user holding one of its roles)"})
+
+
+class BulkDecisionArgs(Strict):
+    tasks = fields.List(fields.Integer(), required=True, validate=validate.Length(min=1, max=100),
+                        metadata={"description": "gate approval task ids, each decided on its own"})
+    outcome = fields.String(load_default="go", validate=validate.OneOf(["go", "approve"]),
+                            metadata={"description": "only go: other outcomes are decided one by one"})
+    comment = fields.String(allow_none=True, metadata={"description": "recorded with every decision"})
+
+
 class CloseActionArgs(Strict):
     note = fields.String(allow_none=True, metadata={"description": "how it was resolved"})
 
@@ -353,3 +403,102 @@ class GrantArgs(Strict):
 
 class NewTokenArgs(Strict):
     name = fields.String(required=True, metadata={"description": "what the token is for"})
+
+
+# -- portfolio (GET /api/v1/portfolio) ---------------------------------------------------------
+
+class PortfolioArgs(PageArgs):
+    process = fields.String(metadata={"description": "process key"})
+    phase = fields.String(metadata={"description": "the instance's current phase"})
+    overdue = fields.Boolean(load_default=False, metadata={"description": "only instances with a task due before now"})
+
+
+class PhaseCountSchema(Shape):
+    phase = _text("null: instances not in any phase")
+    instances = fields.Integer()
+    overdue = fields.Integer(metadata={"description": "of them with a task due before now"})
+
+
+class PipelineSchema(Shape):
+    key = fields.String()
+    name = _text()
+    version = _int("the latest version (its phase order is used)")
+    instances = fields.Integer()
+    overdue = fields.Integer()
+    phases = fields.List(fields.Nested(PhaseCountSchema), metadata={"description": "every phase, in process order"})
+
+
+class PortfolioGateSchema(Shape):
+    gate = fields.String()
+    title = fields.String()
+    round = fields.Integer()
+    state = fields.String(metadata={"description": "open | blocked (waiting on open action items)"})
+    approvals = fields.Integer()
+    against = fields.Integer()
+    abstentions = fields.Integer()
+    needed = _int("approvals that decide it; null when the rule is a share of the votes")
+    rule = fields.String()
+    due = _when()
+    overdue = fields.Boolean()
+
+
+class PortfolioLastGateSchema(Shape):
+    gate = fields.String()
+    title = fields.String()
+    round = fields.Integer()
+    outcome = _text()
+    decided_at = _when()
+
+
+class PortfolioEntrySchema(Shape):
+    id = fields.Integer()
+    key = fields.String()
+    version = fields.Integer()
+    process_name = _text()
+    business_key = _text()
+    state = fields.String(metadata={"description": "running | error"})
+    phase = _text()
+    phase_since = _when("when the instance entered its current phase")
+    open_tasks = fields.Integer()
+    overdue_tasks = fields.Integer()
+    overdue = fields.Boolean()
+    oldest_due = _when("the earliest due date of its open tasks")
+    action_items_open = fields.Integer()
+    gate_status = fields.String(metadata={"description": "open | blocked | on-hold | decided | none"})
+    gates = fields.List(fields.Nested(PortfolioGateSchema), metadata={"description": "open and blocked gates"})
+    last_gate = fields.Nested(PortfolioLastGateSchema, allow_none=True)
+    readable = fields.Boolean(metadata={"description": "whether the caller may open the instance"})
+    error = fields.Dict(allow_none=True)
+
+
+class PortfolioSchema(Shape):
+    generated_at = _when()
+    total = fields.Integer(metadata={"description": "instances matching the filters, on every page"})
+    page = fields.Integer()
+    per_page = fields.Integer()
+    pages = fields.Integer()
+    filters = fields.Dict()
+    counts = fields.Dict(metadata={"description": "active, overdue, at_gate, blocked, errors (within the process "
+                                                  "filter)"})
+    pipelines = fields.List(fields.Nested(PipelineSchema), metadata={"description": "counts per process and phase"})
+    instances = fields.List(fields.Nested(PortfolioEntrySchema),
+                            metadata={"description": "overdue first, then by oldest due date"})
+
+
+# -- task drafts (GET/PUT/DELETE /api/v1/tasks/<id>/draft) ------------------------------------
+
+class DraftSchema(Shape):
+    task = fields.Integer()
+    user = fields.String(metadata={"description": "whose draft: drafts are private to their author"})
+    data = fields.Dict(metadata={"description": "the form's fields as entered (not validated against the form)"})
+    saved_at = _when()
+
+
+class DraftArgs(Strict):
+    data = fields.Dict(required=True, metadata={"description": "the form's fields, at most 256 KiB as JSON; "
+                                                               "not validated against the form"})
+
+
+class DraftDeletedSchema(Shape):
+    task = fields.Integer()
+    deleted = fields.Boolean()

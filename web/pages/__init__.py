@@ -1,7 +1,7 @@
 """Server-rendered pages: one blueprint, a module per page family (sign-in, inbox, task pages,
 instance pages, overview).
 
-Every page but /sign-in and /healthz needs a signed-in user (else a redirect to
+Every page but /sign-in (with /sign-in/oidc*) and /healthz needs a signed-in user (else a redirect to
 /sign-in?next=...); every POST form carries a CSRF token (web.security). Routes stay thin: they
 parse the request, call `engine.services`, and render.
 """
@@ -19,7 +19,7 @@ from web import security
 
 blueprint = Blueprint("pages", __name__)
 
-PUBLIC_ENDPOINTS = {"pages.sign_in", "pages.health"}
+PUBLIC_ENDPOINTS = {"pages.sign_in", "pages.health", "pages.oidc_sign_in", "pages.oidc_callback"}
 OUTCOME_LABELS = {"go": "Approve", "conditional-go": "Approve with conditions", "hold": "Put on hold",
                   "recycle": "Reject (send back for rework)", "kill": "Reject and stop", "abstain": "Abstain"}
 COMMENT_REQUIRED = ("hold", "recycle", "kill")
@@ -86,4 +86,4 @@ def _bad_request(error: HTTPException):
 
 
 # The page modules add their routes to `blueprint` when imported (after it exists).
-from web.pages import inbox, instance_pages, overview, sign_in, task_pages  # noqa: E402,F401
+from web.pages import bulk, inbox, instance_pages, oidc, overview, portfolio, reassign, sign_in, start, task_pages  # noqa: E402,F401

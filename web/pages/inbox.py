@@ -37,9 +37,7 @@ def inbox():
         flash(exc.message, "error")
         task_filter = TaskFilter(**filters, **flags)
     found, total = tasks.my_tasks(app, g.actor, task_filter, page=page, per_page=per_page)
-    counts = {"all": tasks.count_my_tasks(app, g.actor),
-              "overdue": tasks.count_my_tasks(app, g.actor, TaskFilter(overdue=True)),
-              "due_this_week": tasks.count_my_tasks(app, g.actor, TaskFilter(due_this_week=True))}
+    counts = tasks.inbox_counts(app, g.actor)
     query = {k: v for k, v in {**filters, "sort": task_filter.sort}.items() if v}
     query.update({k: "1" for k, v in flags.items() if v})
     if per_page != 25:
@@ -48,7 +46,8 @@ def inbox():
         "inbox.html", tasks=found, total=total, counts=counts, page=page, per_page=per_page,
         pages=max(1, -(-total // per_page)), filters=filters, flags=flags, sort=task_filter.sort, query=query,
         processes=definitions.list_definitions(app, latest_only=True), roles=sorted(g.actor.process_roles),
-        per_page_choices=PER_PAGE_CHOICES, now=clock.now(), age=_age)
+        per_page_choices=PER_PAGE_CHOICES, now=clock.now(), age=_age,
+        people=tasks.candidate_people(app, [t.id for t in found]))
 
 
 def _age(since: datetime, now: datetime) -> str:
