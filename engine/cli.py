@@ -714,14 +714,15 @@ def users_grant(ctx, name, role, as_json):
 @users.command("revoke")
 @click.argument("name")
 @click.argument("role")
+@user_option
 @json_option
 @pass_ctx
 @handles_errors
-def users_revoke(ctx, name, role, as_json):
-    """Revoke ROLE from user NAME."""
+def users_revoke(ctx, name, role, user, as_json):
+    """Revoke ROLE from user NAME; tasks they hold and may no longer work on go back to their roles."""
     from engine.services import users as user_service
 
-    _emit(user_service.revoke(ctx.app, name, role).to_dict(), as_json, _print_user)
+    _emit(user_service.revoke(ctx.app, name, role, actor=user).to_dict(), as_json, _print_user)
 
 
 @users.command("list")

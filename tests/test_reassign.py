@@ -391,3 +391,20 @@ def test_a_gate_approval_cannot_be_claimed_it_stays_with_the_whole_group(app):
     assert "gate approval" in caught.value.message and "cannot be claimed" in caught.value.message
     assert reviewer_task in visible_ids(app, "ray")  # still in every reviewer's inbox
     assert events(app, instance_id, "claimed") == []
+
+
+def test_a_revoked_role_releases_the_tasks_the_user_held(app):
+    instance_id, task_id = start(app)
+    other_id, other_task = start(app, "G-2")
+    tasks.claim(app, task_id, "emma")
+    tasks.assign(app, other_task, "eve", "emma")
+    users.grant(app, "emma", "reviewer")  # another role: it does not let her work on prepare tasks
+    users.revoke(app, "emma", "engineer", actor="admin")
+    for held, instance in ((task_id, instance_id), (other_task, other_id)):
+        assert tasks.get_task(app, held).assignee is None
+        assert held in visible_ids(app, "eve")  # back in the engineers' inbox
+        [released] = events(app, instance, "unclaimed")
+        assert (released.actor, released.task_id, released.payload) == (
+            "admin", held, {"previous_assignee": "emma", "reason": "role 'engineer' revoked"})
+        assert_chain_intact(app, instance)
+    assert visible_ids(app, "emma") == set()

@@ -511,6 +511,19 @@ class HumanTaskRepository:
     def set_assignee(self, task_id: int, assignee: str | None) -> None:
         self.conn.execute(sa.update(t.human_task).where(t.human_task.c.id == task_id).values(assignee=assignee))
 
+    def held_without_role(self, user: str) -> list:
+        """Ready tasks assigned to `user` although they hold none of the task's roles (nor admin):
+        what a revoked role leaves behind. Rows of (id, instance_id, element_id)."""
+        ht, ur, cand = t.human_task, t.user_role, t.human_task_candidate
+        holds_role = sa.exists().where(
+            ur.c.user_name == user,
+            sa.or_(ur.c.role_name == ht.c.role, ur.c.role_name == "admin",
+                   ur.c.role_name.in_(sa.select(cand.c.role).where(cand.c.task_id == ht.c.id)
+                                      .correlate(ht).scalar_subquery())))
+        return list(self.conn.execute(
+            sa.select(ht.c.id, ht.c.instance_id, ht.c.element_id)
+            .where(ht.c.state == "ready", ht.c.assignee == user, ~holds_role).order_by(ht.c.instance_id, ht.c.id)))
+
     def candidate_people(self, task_ids: list[int]) -> dict[int, int]:
         """Task id -> how many active users hold its role or one of its candidate roles (a task
         without a role: the admins), for a whole page of tasks in one statement (user_role is

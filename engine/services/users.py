@@ -76,11 +76,22 @@ def grant(app: Phasegate, name: str, role: str) -> User:
         return uow.users.get(name)
 
 
-def revoke(app: Phasegate, name: str, role: str) -> User:
+def revoke(app: Phasegate, name: str, role: str, *, actor: str = "admin") -> User:
+    """Take `role` from `name`. Tasks they had claimed (or were given) and may no longer work on go
+    back to their roles' inboxes at once, each with an `unclaimed` event saying why."""
+    from engine.services.steps import append_event
+
+    now = clock.now()
     with app.uow() as uow:
         require_user(uow, name)
         if not uow.users.revoke(name, role):
             raise NotFound(f"user '{name}' does not hold role '{role}'")
+        for task in uow.tasks.held_without_role(name):
+            instance_row = uow.instances.get_row(task.instance_id, for_update=True)
+            uow.tasks.set_assignee(task.id, None)
+            append_event(uow, instance_row, actor=actor, at=now, event_type="unclaimed", task_id=task.id,
+                         element_id=task.element_id,
+                         payload={"previous_assignee": name, "reason": f"role '{role}' revoked"})
         uow.commit()
         return uow.users.get(name)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from engine.domain.permissions import Action
 from engine.services import users
-from web.api.common import Blueprint, engine, requires
+from web.api.common import Blueprint, actor, engine, requires
 from web.api.schemas import GrantArgs, NewUserArgs, RoleSchema, UserSchema
 
 PREFIX = ""
@@ -42,7 +42,7 @@ def grant(args, name):
 @blp.response(200, UserSchema)
 def revoke(name, role):
     """Revoke a role"""
-    return users.revoke(engine(), name, role).to_dict()
+    return users.revoke(engine(), name, role, actor=actor().name).to_dict()
 
 
 @blp.route("/roles", methods=["GET"])
