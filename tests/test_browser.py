@@ -14,6 +14,7 @@ Screenshots (desktop 1280 and phone 390 wide) go to test-artifacts/ (gitignored)
 """
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from pathlib import Path
@@ -117,12 +118,16 @@ def test_approver_filters_opens_gate_task_and_approves(server, browser):
     expect(rows).to_have_count(2)
     shot(page, "desktop-inbox")
 
+    page.evaluate("window.notReloaded = true")  # htmx swaps the results in place: the page stays
     page.get_by_label("Search").fill("rel-2")
     page.get_by_label("Gate", exact=True).fill("review_gate")
     page.get_by_label("Sort by").select_option("due")
     page.get_by_role("button", name="Apply").click()
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("REL-2")
+    expect(page.locator("#total")).to_have_text("1")
+    expect(page).to_have_url(re.compile(r"/inbox\?.*gate=review_gate"))  # a reload shows the same list
+    assert page.evaluate("window.notReloaded === true")
     expect(rows.first).to_contain_text("Build")
 
     rows.first.get_by_role("link", name="Quality review (reviewer)").click()
