@@ -29,7 +29,7 @@ help:
 install:
 	$(PIP) install --quiet -e .
 
-# Browser libraries (bpmn-js for process diagrams, htmx for partial page updates) from the npm registry, pinned by
+# Browser libraries (bpmn-js for process diagrams, htmx for partial page updates, swagger-ui for /api/v1/docs) from the npm registry, pinned by
 # web/frontend/package-lock.json, copied into web/static/vendor (not committed).
 VENDOR := web/static/vendor/bpmn-js
 assets:
@@ -38,9 +38,12 @@ assets:
 		mkdir -p $(VENDOR) && \
 		cp web/frontend/node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js $(VENDOR)/ && \
 		cp -r web/frontend/node_modules/bpmn-js/dist/assets/. $(VENDOR)/assets/ && \
-		mkdir -p web/static/vendor/htmx && \
+		mkdir -p web/static/vendor/htmx web/static/vendor/swagger-ui && \
 		cp web/frontend/node_modules/htmx.org/dist/htmx.min.js web/static/vendor/htmx/ && \
-		echo "assets: bpmn-js $$(node -p "require('./web/frontend/node_modules/bpmn-js/package.json').version") in $(VENDOR), htmx in web/static/vendor/htmx"; \
+		cp web/frontend/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
+		   web/frontend/node_modules/swagger-ui-dist/swagger-ui-standalone-preset.js \
+		   web/frontend/node_modules/swagger-ui-dist/swagger-ui.css web/static/vendor/swagger-ui/ && \
+		echo "assets: bpmn-js $$(node -p "require('./web/frontend/node_modules/bpmn-js/package.json').version") in $(VENDOR), htmx and swagger-ui in web/static/vendor"; \
 	else \
 		echo "assets: npm not found - process diagrams will not render (install nodejs and npm)"; \
 	fi

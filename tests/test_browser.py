@@ -279,6 +279,22 @@ def test_bulk_approval_reports_each_task(server, browser):
     assert problems.items == []
 
 
+def test_api_docs_page_works_offline(server, browser):
+    from playwright.sync_api import expect
+
+    base, _engine_app = server
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems = Problems(page)
+    page.goto(base + "/api/v1/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Phasegate API")  # vendored, no CDN
+    expect(page.locator(".opblock-tag-section").first).to_be_visible()
+    expect(page.locator("#phasegate-api-offline")).to_be_hidden()
+    shot(page, "desktop-api-docs")
+    context.close()
+    assert problems.items == []
+
+
 def _tab_to(page, predicate_js: str, limit: int = 80) -> None:
     """Press Tab until the focused element satisfies `predicate_js` (a JS expression over `el`)."""
     check = f"(() => {{ const el = document.activeElement; return !!({predicate_js}); }})()"

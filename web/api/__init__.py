@@ -7,6 +7,8 @@ the CLI's `--json`. See docs/api.md.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
@@ -14,9 +16,11 @@ from werkzeug.exceptions import HTTPException
 from web.api.common import API_PREFIX, http_error
 from web.api.schemas import ErrorSchema
 
-# Swagger UI comes from a CDN (nothing to vendor); without access to it the page still loads and
+# Swagger UI is vendored by `make assets` (web/static/vendor/swagger-ui) so the docs page works
+# offline; without it, it comes from a CDN, and without access to that the page still loads and
 # links the OpenAPI document (web/templates/swagger_ui.html).
 SWAGGER_UI_CDN = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.17.14/"
+SWAGGER_UI_VENDORED = "vendor/swagger-ui/"
 
 DEFAULTS = {
     "API_TITLE": "Phasegate API",
@@ -50,6 +54,8 @@ def init_api(app: Flask) -> PhasegateApi:
     """Mount the API on `app` (called by web.app.create_app)."""
     from web.api import definitions, gates, instances, me, portfolio, tasks, tokens, users
 
+    if (Path(app.static_folder) / SWAGGER_UI_VENDORED / "swagger-ui-bundle.js").is_file():
+        app.config.setdefault("OPENAPI_SWAGGER_UI_URL", f"{app.static_url_path}/{SWAGGER_UI_VENDORED}")
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)
     api = PhasegateApi(app)
