@@ -6,6 +6,19 @@
 # serialize on an advisory lock), then the command: gunicorn unless you give another one,
 # e.g. `docker run ... phasegate phasegate deploy /app/processes --user admin`.
 
+# --- browser libraries (bpmn-js, htmx, swagger-ui) from npm, pinned by package-lock.json: the
+# same files `make assets` vendors into web/static/vendor (not committed)
+FROM node:22-slim AS assets
+WORKDIR /frontend
+COPY web/frontend/package.json web/frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund \
+ && mkdir -p /vendor/bpmn-js/assets /vendor/htmx /vendor/swagger-ui \
+ && cp node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js /vendor/bpmn-js/ \
+ && cp -r node_modules/bpmn-js/dist/assets/. /vendor/bpmn-js/assets/ \
+ && cp node_modules/htmx.org/dist/htmx.min.js /vendor/htmx/ \
+ && cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui-standalone-preset.js \
+       node_modules/swagger-ui-dist/swagger-ui.css /vendor/swagger-ui/
+
 # --- build: a wheel, so the runtime image holds the installed package and no source tree
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
@@ -13,6 +26,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY engine ./engine
 COPY web ./web
+COPY --from=assets /vendor ./web/static/vendor
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
 # --- runtime
