@@ -24,7 +24,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 help:
 	@echo "make serve   install, migrate, deploy processes/, create demo users, serve on http://$(HOST):$(PORT)"
 	@echo "make test    install with test extras (and Debian chromium if missing), run the whole suite"
-	@echo "make bench   quick engine benchmark"
+	@echo "make bench   quick engine and API benchmarks"
 
 install:
 	$(PIP) install --quiet -e .
@@ -78,3 +78,4 @@ test: install-test assets chromium
 
 bench: install
 	$(PYTHON) bench/engine.py --quick
+	$(PYTHON) bench/api.py --quick

@@ -22,20 +22,29 @@ Method
   per task) with the clock set back so that instances were started over the last 60 days (ages,
   overdue and due-this-week tasks vary), and a few tasks per 10 instances are claimed through
   the service layer. The measured user holds role_00..role_04 and sees about 12% of the tasks.
-- Server: gunicorn on `web.app:create_app()` in a subprocess (2 workers x 4 threads, gthread;
-  the machine has 2 cores shared with the load generator), reached over real HTTP/1.1 with
-  keep-alive (http.client). SQLite and PostgreSQL get the same server.
+- Server: gunicorn on `web.app:create_app()` in a subprocess, gthread workers, reached over real
+  HTTP/1.1 with keep-alive (http.client); SQLite and PostgreSQL get the same server. 4 workers x
+  2 threads on 2 cores: a worker's threads share one interpreter lock, and with 2 workers x 4
+  threads the machine stayed 10-25% idle under the 8 clients (measured): requests waited for a
+  worker's lock while its other threads waited for the database.
 - Latency: sequential requests after a warm-up; p95 over 200 requests (60 with --quick).
-- Completions: the API client completes "Handle item" of bench/models/api_worklist.bpmn (a
-  loop: each completion is a full durable step and puts the next item in the inbox), as a user
-  with the role `clerk` and a personal API token; each client works round-robin through its own
-  instances, taking the next task id from the response. Throughput = completions / wall time.
+- Completions: the API client completes the tasks of bench/models/api_worklist.bpmn, the shape
+  of bench/engine.py's seq_loop (three user tasks per item, then a script and a gateway loop back)
+  so the two benchmarks compare; every completion is a full durable step and puts the next task in
+  the inbox. The client is a user with the role `clerk` and a personal API token; each client works
+  round-robin through its own instances, taking the next task id from the response. All clients
+  run for the same 10 s (3 s with --quick) after a warm-up; throughput = successful completions /
+  that time.
 - PostgreSQL: a throwaway database on $PHASEGATE_BENCH_PG_URL (default
   postgresql://postgres@127.0.0.1:5432/postgres as the maintenance database), migrated with
-  `phasegate db upgrade` and dropped afterwards; if it is unreachable its keys are null and the
-  reason goes to stderr.
+  `phasegate db upgrade`, ANALYZEd after seeding (what autovacuum does after a bulk load; it may
+  be off or not have run yet) and dropped afterwards; if it is unreachable its keys are null and
+  the reason goes to stderr. SQLite gets no ANALYZE: Phasegate never runs it.
+- Noise: the load generator shares the machine; `load_average_1m` (at the start) and
+  `other_processes_cores_during_completions_*` (cores that processes other than the bench, its
+  gunicorn and its database backends kept busy while the completions ran) say how busy it was.
 
-Usage: python bench/api.py [--quick] [--only sqlite|postgresql]
+Usage: python bench/api.py [--quick] [--only sqlite|postgresql] [--workers N] [--threads N]
 """
 from __future__ import annotations
 
@@ -71,7 +80,7 @@ WORKER = "clerk_1"
 TASKS_PER_INSTANCE = 100  # inbox_fanout.bpmn
 SPREAD = timedelta(days=60)  # instances were started over this many days
 DEFAULT_PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-GUNICORN_WORKERS, GUNICORN_THREADS = int(os.environ.get("BENCH_WORKERS", 2)), int(os.environ.get("BENCH_THREADS", 4))
+SERVER = {"workers": 4, "threads": 2}  # gunicorn; see the module docstring
 
 # The default calls are the headline figures; the mix is what people also do with an inbox.
 INBOX_MIX = ["/inbox?sort=due", "/inbox?overdue=1", "/inbox?due_this_week=1", "/inbox?role=role_02",
@@ -178,7 +187,7 @@ class Server:
         self.port = free_port()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", str(GUNICORN_WORKERS), "--threads", str(GUNICORN_THREADS), "--worker-class", "gthread",
+             "--workers", str(SERVER["workers"]), "--threads", str(SERVER["threads"]), "--worker-class", "gthread",
              "--log-level", "warning", "web.app:create_app()"],
             cwd=ROOT, env=phasegate_env(url))
         deadline = time.monotonic() + 60
@@ -274,13 +283,74 @@ def p50(values: list[float]) -> float:
     return round(statistics.median(values), 2)
 
 
+class OthersCpu:
+    """How many cores processes other than this run's kept busy during a window (Linux /proc):
+    the machine's busy time minus the bench's own, gunicorn's and the database backends'. The
+    machine is shared; this says how much of it the figures had."""
+
+    def __init__(self, server: Server, url: str):
+        self.server, self.url = server, url
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _pids(self) -> list[int]:
+        pids = [self.server.process.pid]
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and self._stat(int(entry))[:1] == [self.server.process.pid]:
+                pids.append(int(entry))  # gunicorn's workers
+        if self.url.startswith("postgresql"):
+            import sqlalchemy as sa
+
+            from engine.adapters.database import resolve_url
+
+            engine = sa.create_engine(resolve_url(self.url))
+            with engine.connect() as conn:
+                pids += list(conn.exec_driver_sql("SELECT pid FROM pg_stat_activity WHERE datname = "
+                                                  "current_database() AND pid <> pg_backend_pid()").scalars())
+            engine.dispose()
+        return pids
+
+    def _stat(self, pid: int) -> list[int]:
+        """[parent pid, CPU ticks] of a process, [] if it is gone."""
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return [int(fields[1]), int(fields[11]) + int(fields[12])]
+        except OSError:
+            return []
+
+    def _sample(self) -> tuple[float, float, float]:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+        busy = (sum(ticks) - ticks[3] - ticks[4]) / self.tick  # all but idle and iowait
+        ours = sum((self._stat(pid) or [0, 0])[1] for pid in self.pids) / self.tick + time.process_time()
+        return time.perf_counter(), busy, ours
+
+    def start(self) -> None:
+        self.pids = self._pids()
+        self.begin = self._sample()
+
+    def cores(self) -> float:
+        end = self._sample()
+        return round(max(0.0, (end[1] - self.begin[1]) - (end[2] - self.begin[2])) / (end[0] - self.begin[0]), 2)
+
+
 def completions_per_s(server: Server, token: str, worklists: list[tuple[int, int]], clients: int,
-                      per_client: int) -> float:
-    """`clients` threads, each completing `per_client` tasks round-robin over its own work lists."""
+                      seconds: float, others: OthersCpu | None = None) -> float:
+    """`clients` threads completing tasks round-robin over their own work lists, all of them for
+    the same `seconds`: completions / wall time. A fixed time rather than a fixed count per client,
+    so a client whose connection shares a busy worker does not leave the others idle at the end."""
     shares = [worklists[i::clients] for i in range(clients)]
     warmup = 2 * max(len(s) for s in shares)  # every instance's workflow gets into its worker's cache
-    ready = threading.Barrier(clients + 1)
-    done = threading.Barrier(clients + 1)
+    window: dict[str, float] = {}
+
+    def begin() -> None:
+        if others is not None:
+            others.start()
+        window.update(start=time.perf_counter())
+
+    ready = threading.Barrier(clients, action=begin)
+    done_counts: list[int] = []
+    ends: list[float] = []
     failures: list[BaseException] = []
 
     def work(share: list[tuple[int, int]]) -> None:
@@ -289,42 +359,43 @@ def completions_per_s(server: Server, token: str, worklists: list[tuple[int, int
         order = [instance_id for instance_id, _ in share]
         body = json.dumps({"data": {"result": "ok"}}).encode()
 
-        def complete(n: int) -> None:
-            for i in range(n):
-                instance_id = order[i % len(order)]
-                status, data, _ = client.call("POST", f"/api/v1/tasks/{current[instance_id]}/complete", body)
-                if status == 200:
-                    current[instance_id] = json.loads(data)["tasks"][0]["id"]
-                else:  # counted in ERRORS; find the item again so the client can go on
-                    _status, listed, _ = client.call("GET", f"/api/v1/instances/{instance_id}")
-                    current[instance_id] = json.loads(listed)["tasks"][0]["id"]
+        def complete(i: int) -> bool:
+            instance_id = order[i % len(order)]
+            status, data, _ = client.call("POST", f"/api/v1/tasks/{current[instance_id]}/complete", body)
+            if status == 200:
+                current[instance_id] = json.loads(data)["tasks"][0]["id"]
+                return True
+            # Counted in ERRORS; find the item again so the client can go on.
+            _status, listed, _ = client.call("GET", f"/api/v1/instances/{instance_id}")
+            current[instance_id] = json.loads(listed)["tasks"][0]["id"]
+            return False
 
+        done = 0
         try:
-            complete(warmup)
+            for i in range(warmup):
+                complete(i)
+            ready.wait()
+            deadline = window["start"] + seconds
+            i = 0
+            while time.perf_counter() < deadline:
+                done += complete(i)
+                i += 1
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             failures.append(exc)
-        ready.wait()
-        try:
-            if not failures:
-                complete(per_client)
-        except BaseException as exc:  # noqa: BLE001
-            failures.append(exc)
+            ready.abort()
         finally:
-            done.wait()
+            done_counts.append(done)
+            ends.append(time.perf_counter())
             client.close()
 
     threads = [threading.Thread(target=work, args=(share,), daemon=True) for share in shares]
     for thread in threads:
         thread.start()
-    ready.wait()
-    t0 = time.perf_counter()
-    done.wait()
-    elapsed = time.perf_counter() - t0
     for thread in threads:
         thread.join()
     if failures:
         raise failures[0]
-    return round(clients * per_client / elapsed, 1)
+    return round(sum(done_counts) / (max(ends) - window["start"]), 1)
 
 
 # -- one database -----------------------------------------------------------------------------
@@ -338,6 +409,9 @@ def run_database(label: str, url: str, sizes: dict, completion_clients: int) -> 
         worklists = start_worklists(app, 4 * completion_clients)
         token, _ = auth.create_token(app, WORKER, "bench")
         reader_token, _ = auth.create_token(app, INBOX_USER, "bench")
+        if label == "postgresql":
+            with app.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("ANALYZE")
     finally:
         app.dispose()
 
@@ -355,8 +429,9 @@ def run_database(label: str, url: str, sizes: dict, completion_clients: int) -> 
         my_tasks_mix = latencies_ms(api, API_MIX, sizes["requests"], sizes["warmup"])
         api.close()
 
-        rate = completions_per_s(server, token, worklists, completion_clients,
-                                 sizes["completions"] // completion_clients)
+        others = OthersCpu(server, url) if sys.platform.startswith("linux") else None
+        rate = completions_per_s(server, token, worklists, completion_clients, sizes["completion_seconds"], others)
+        others_cores = others.cores() if others is not None else None
     finally:
         server.stop()
     clients = f"{completion_clients}_client{'s' if completion_clients > 1 else ''}"
@@ -367,6 +442,7 @@ def run_database(label: str, url: str, sizes: dict, completion_clients: int) -> 
         f"api_my_tasks_mix_p95_ms_{label}": p95(my_tasks_mix),
         f"api_completions_per_s_{clients}_{label}": rate,
         f"tasks_visible_to_user_{label}": visible,
+        f"other_processes_cores_during_completions_{label}": others_cores,
     })
     return result
 
@@ -403,10 +479,15 @@ def run_postgresql(sizes: dict) -> dict | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 tasks and fewer requests (within 120 s)")
-    parser.add_argument("--only", choices=("sqlite", "postgresql"), help="measure one database (the other's keys are null)")
+    parser.add_argument("--only", choices=("sqlite", "postgresql"),
+                        help="measure one database (the other's keys are null)")
+    parser.add_argument("--workers", type=int, default=SERVER["workers"], help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=SERVER["threads"], help="threads per gunicorn worker")
     args = parser.parse_args()
-    sizes = ({"instances": 100, "requests": 60, "warmup": 10, "completions": 800} if args.quick else
-             {"instances": 1000, "requests": 200, "warmup": 20, "completions": 4000})
+    SERVER.update(workers=args.workers, threads=args.threads)
+    load = os.getloadavg()[0]
+    sizes = ({"instances": 100, "requests": 60, "warmup": 10, "completion_seconds": 3} if args.quick else
+             {"instances": 1000, "requests": 200, "warmup": 20, "completion_seconds": 10})
     t0 = time.perf_counter()
     result: dict = {key: None for key in (
         "inbox_p95_ms_sqlite", "inbox_p95_ms_postgresql", "api_my_tasks_p95_ms_sqlite",
@@ -420,7 +501,8 @@ def main() -> None:
         "api_errors": ERRORS.count,
         "open_tasks": sizes["instances"] * TASKS_PER_INSTANCE,
         "mode": "quick" if args.quick else "full",
-        "server": f"gunicorn gthread {GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads, HTTP/1.1 keep-alive",
+        "server": f"gunicorn gthread {SERVER['workers']} workers x {SERVER['threads']} threads, HTTP/1.1 keep-alive",
+        "load_average_1m": round(load, 2),
         "seconds": round(time.perf_counter() - t0, 1),
     })
     for sample in ERRORS.samples:

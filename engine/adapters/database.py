@@ -48,11 +48,17 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn):
+    def _begin_immediate(dbapi_connection):
         # IMMEDIATE takes the write lock up front: two writers queue on busy_timeout instead
         # of one failing later with "database is locked" on upgrade from a read lock.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        cursor = dbapi_connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        cursor.close()
+
+    # On this engine's dialect rather than as a "begin" event listener: any connection event
+    # listener makes SQLAlchemy dispatch its execution events around every statement (3-4% of
+    # the CPU time of an API task completion, bench/api.py).
+    engine.dialect.do_begin = _begin_immediate
 
 
 def _json_serializer(value) -> str:

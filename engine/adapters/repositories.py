@@ -7,6 +7,7 @@ event — each an `executemany` at most.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Iterable
 
 import sqlalchemy as sa
@@ -77,6 +78,8 @@ def _for_action(lock: bool) -> sa.Select:
             inst.c.event_hash.label("event_hash"),
             holds_role.label("holds_role"),
             sa.exists().where(t.user.c.name == user, t.user.c.active.is_(True)).label("user_exists"),
+            # Whether anyone keeps a draft of it: completing it deletes them, and most tasks have none.
+            sa.exists().where(t.task_draft.c.task_id == ht.c.id).label("has_draft"),
         )
         .join(inst, inst.c.id == ht.c.instance_id)
         .where(ht.c.id == sa.bindparam("b_task"))
@@ -95,9 +98,26 @@ _INSERT_HUMAN_TASK = sa.insert(t.human_task)
 _INSERT_EVENT = sa.insert(t.event)
 _INSTANCE_ROW = sa.select(t.instance).where(t.instance.c.id == sa.bindparam("b_id"))
 _INSTANCE_ROW_LOCKED = _INSTANCE_ROW.with_for_update()
-_OPEN_TASKS = (sa.select(t.human_task).where(t.human_task.c.instance_id == sa.bindparam("b_instance"),
-                                             t.human_task.c.state == "ready")
-               .order_by(t.human_task.c.id).limit(500))
+_OPEN_TASK_IDS = (sa.select(t.human_task.c.id).where(t.human_task.c.instance_id == sa.bindparam("b_instance"),
+                                                    t.human_task.c.state == "ready")
+                   .order_by(t.human_task.c.id).limit(500).subquery("open_ids"))
+_OPEN_TASKS = (sa.select(t.human_task, t.human_task_candidate.c.role.label("candidate_role"))
+               .join(_OPEN_TASK_IDS, _OPEN_TASK_IDS.c.id == t.human_task.c.id)
+               .outerjoin(t.human_task_candidate, t.human_task_candidate.c.task_id == t.human_task.c.id)
+               .order_by(t.human_task.c.id, t.human_task_candidate.c.role))
+# An instance as `show` gives it, with its open tasks, in one statement: the instance's columns
+# (prefixed "i_") repeat on each task's rows; an instance without open tasks has one row.
+_SHOWN_INSTANCE_COLUMNS = ("id", "definition_id", "key", "version", "business_key", "state", "phase", "data", "error",
+                           "started_by", "created_at", "updated_at", "ended_at", "cancel_reason", "outcome")
+_INSTANCE_WITH_OPEN_TASKS = (
+    sa.select(*(t.instance.c[name].label(f"i_{name}") for name in _SHOWN_INSTANCE_COLUMNS), t.human_task,
+              t.human_task_candidate.c.role.label("candidate_role"))
+    .select_from(t.instance.outerjoin(_OPEN_TASK_IDS, sa.true())
+                 .outerjoin(t.human_task, t.human_task.c.id == _OPEN_TASK_IDS.c.id)
+                 .outerjoin(t.human_task_candidate, t.human_task_candidate.c.task_id == t.human_task.c.id))
+    .where(t.instance.c.id == sa.bindparam("b_instance"))
+    .order_by(t.human_task.c.id, t.human_task_candidate.c.role)
+)
 _CANDIDATE_ROLES = sa.select(t.human_task_candidate.c.task_id, t.human_task_candidate.c.role).where(
     t.human_task_candidate.c.task_id.in_(sa.bindparam("b_ids", expanding=True)))
 _TOKEN_OWNER = (
@@ -126,6 +146,19 @@ def _task(row, candidates: list[str] | None = None) -> HumanTask:
         completed_by=row.completed_by, candidate_roles=candidates or [],
         kind=row.kind, gate_id=row.gate_id, round=row.round,
     )
+
+
+def _with_candidates(rows) -> list[HumanTask]:
+    """Tasks from human_task rows joined with their candidate roles (`candidate_role`, NULL if
+    none): one row per candidate role, a task's rows next to each other. The roles come with the
+    tasks in one statement instead of a second query per list."""
+    found: list[HumanTask] = []
+    for row in rows:
+        if found and found[-1].id == row.id:
+            found[-1].candidate_roles.append(row.candidate_role)
+        else:
+            found.append(_task(row, [row.candidate_role] if row.candidate_role is not None else []))
+    return found
 
 
 _HT = t.human_task.c
@@ -163,6 +196,12 @@ def _with_candidate_role(query: sa.Select, roles: list[str], dialect: str) -> sa
     # (state, due) index over every task.
     ids = _candidate_task_ids(roles).distinct().subquery()
     return query.select_from(ids.join(ht, ht.c.id == ids.c.task_id))
+
+
+def _due_counts(due, now: datetime, week: tuple[datetime, datetime]) -> tuple:
+    """The inbox's counts as aggregates over `due`: overdue (before `now`), due within `week`."""
+    return (sa.func.count(sa.case((due < now, 1))),
+            sa.func.count(sa.case((sa.and_(due >= week[0], due < week[1]), 1))))
 
 
 def _not_indexed(column: sa.Column) -> sa.ColumnElement:
@@ -227,6 +266,15 @@ class DefinitionRepository:
 class InstanceRepository:
     def __init__(self, conn: sa.Connection):
         self.conn = conn
+
+    def shown(self, instance_id: int) -> Instance | None:
+        """The instance with its ready tasks (the rows of `to_instance`), in one statement: every
+        API completion answers with it."""
+        rows = list(self.conn.execute(_INSTANCE_WITH_OPEN_TASKS, {"b_instance": instance_id}))
+        if not rows:
+            return None
+        head = SimpleNamespace(**{name: getattr(rows[0], f"i_{name}") for name in _SHOWN_INSTANCE_COLUMNS})
+        return to_instance(head, _with_candidates(r for r in rows if r.id is not None))
 
     def add(self, *, definition: Definition, business_key: str | None, started_by: str, at: datetime,
             gate_overrides: dict | None = None) -> int:
@@ -331,9 +379,7 @@ class HumanTaskRepository:
     def open_for_instance(self, instance_id: int) -> list[HumanTask]:
         """The instance's ready tasks (what `query(instance_id=...)` lists), with a statement built
         once: every API completion shows them."""
-        rows = list(self.conn.execute(_OPEN_TASKS, {"b_instance": instance_id}))
-        candidates = self._candidates([r.id for r in rows]) if rows else {}
-        return [_task(r, candidates.get(r.id)) for r in rows]
+        return _with_candidates(self.conn.execute(_OPEN_TASKS, {"b_instance": instance_id}))
 
     def query(self, *, instance_id: int | None = None, roles: Iterable[str] | None = None, user: str | None = None,
               states: tuple[str, ...] = ("ready",), limit: int = 500, offset: int = 0, sort: str | None = None,
@@ -352,9 +398,20 @@ class HumanTaskRepository:
         """`query`, and how many tasks match in all. With `roles`/`user`, one statement pages
         through the visible tasks' ids and sort keys (`_visible`), counting them on the way, and
         reads only that page's rows; the count is None when that page is empty (nothing counted)."""
-        return self._page(instance_id, roles, user, states, limit, offset, sort, True, filters)
+        return self._page(instance_id, roles, user, states, limit, offset, sort, True, filters)[:2]
 
-    def _page(self, instance_id, roles, user, states, limit, offset, sort, counted, filters):
+    def page_with_due_counts(self, *, roles: Iterable[str] | None = None, user: str | None = None, now: datetime,
+                             week: tuple[datetime, datetime], states: tuple[str, ...] = ("ready",),
+                             limit: int = 500, offset: int = 0, sort: str | None = None
+                             ) -> tuple[list[HumanTask], int | None, dict[str, int] | None]:
+        """`page` without filters, and `count_by_due`'s counts: for a user's tasks taken in the
+        same statement (one pass over them instead of two); None, like the total, for an empty page."""
+        if roles is None and user is None:
+            found, total = self.page(states=states, limit=limit, offset=offset, sort=sort)
+            return found, total, self.count_by_due(now=now, week=week, states=states)
+        return self._page(None, roles, user, states, limit, offset, sort, True, {}, due_counts=(now, week))
+
+    def _page(self, instance_id, roles, user, states, limit, offset, sort, counted, filters, due_counts=None):
         ht = t.human_task
         if roles is None and user is None:
             # Every task: the state indexes give the page in order, and the count from an index
@@ -367,16 +424,23 @@ class HumanTaskRepository:
             # same pass counts them, and only the page's rows are read in full.
             visible = self._visible(instance_id, roles, user, states, **filters).subquery("visible")
             window = [sa.func.count().over().label("matching")] if counted else []
+            if due_counts is not None:
+                overdue, this_week = _due_counts(visible.c.due, *due_counts)
+                window += [overdue.over().label("overdue"), this_week.over().label("due_this_week")]
             page = (sa.select(visible.c.id, *window).order_by(*_task_order(visible.c, sort))
                     .limit(limit).offset(offset).subquery("page"))
-            query = (sa.select(ht, *([page.c.matching] if counted else [])).join(page, page.c.id == ht.c.id)
-                     .order_by(*_TASK_ORDER[sort]))
-            total = None
+            cand = t.human_task_candidate
+            query = (sa.select(ht, cand.c.role.label("candidate_role"), *(page.c[w.name] for w in window))
+                     .join(page, page.c.id == ht.c.id).outerjoin(cand, cand.c.task_id == ht.c.id)
+                     .order_by(*_TASK_ORDER[sort], cand.c.role))
+            rows = list(self.conn.execute(query))
+            counts = None
+            if due_counts is not None and rows:
+                counts = {"all": rows[0].matching, "overdue": rows[0].overdue, "due_this_week": rows[0].due_this_week}
+            return _with_candidates(rows), (rows[0].matching if counted and rows else None), counts
         rows = list(self.conn.execute(query))
-        if counted and total is None and rows:
-            total = rows[0].matching
         candidates = self._candidates([r.id for r in rows]) if rows else {}
-        return [_task(r, candidates.get(r.id)) for r in rows], total
+        return [_task(r, candidates.get(r.id)) for r in rows], total, None
 
     def count(self, *, instance_id: int | None = None, roles: Iterable[str] | None = None, user: str | None = None,
               states: tuple[str, ...] = ("ready",), **filters) -> int:
@@ -397,9 +461,7 @@ class HumanTaskRepository:
             tasks = sa.select(t.human_task.c.due).where(*self._conditions(None, states)).subquery()
         else:
             tasks = self._visible(None, roles, user, states).subquery()
-        due = tasks.c.due
-        query = sa.select(sa.func.count(), sa.func.count(sa.case((due < now, 1))),
-                          sa.func.count(sa.case((sa.and_(due >= week[0], due < week[1]), 1))))
+        query = sa.select(sa.func.count(), *_due_counts(tasks.c.due, now, week))
         total, overdue, this_week = self.conn.execute(query.select_from(tasks)).one()
         return {"all": total, "overdue": overdue, "due_this_week": this_week}
 

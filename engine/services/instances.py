@@ -169,10 +169,10 @@ def show(app: Phasegate, instance_id: int) -> Instance:
 
 def read_instance(uow, instance_id: int) -> Instance:
     """The instance with its open tasks, as `show` gives it, read in the caller's unit of work."""
-    row = uow.instances.get_row(instance_id)
-    if row is None:
+    shown = uow.instances.shown(instance_id)
+    if shown is None:
         raise NotFound(f"unknown instance {instance_id}")
-    return to_instance(row, uow.tasks.open_for_instance(instance_id))
+    return shown
 
 
 def phases(app: Phasegate, instance_id: int) -> list[dict]:

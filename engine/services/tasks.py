@@ -65,6 +65,29 @@ def count_my_tasks(app: Phasegate, actor: Actor, filters: TaskFilter = TaskFilte
         return uow.tasks.count(**_visibility(uow, actor), **keywords)
 
 
+def inbox_page(app: Phasegate, actor: Actor, filters: TaskFilter = TaskFilter(), *, page: int = 1,
+               per_page: int = 25) -> tuple[list[HumanTask], int, dict[str, int]]:
+    """What the inbox page shows: `my_tasks` (this page, the total) and `inbox_counts`, in one
+    transaction. Without filters the page's statement takes the counts too: one pass over the
+    user's tasks instead of two."""
+    limit, offset = page_window(page, per_page)
+    now = clock.now()
+    keywords = repository_filters(filters, now)
+    with app.uow() as uow:
+        visible = _visibility(uow, actor)
+        counts = None
+        if not any(value is not None for value in keywords.values()):
+            found, total, counts = uow.tasks.page_with_due_counts(
+                **visible, now=now, week=week_bounds(now), sort=filters.sort, limit=limit, offset=offset)
+        else:
+            found, total = uow.tasks.page(**visible, **keywords, sort=filters.sort, limit=limit, offset=offset)
+        if total is None:
+            total = uow.tasks.count(**visible, **keywords) if offset else 0
+        if counts is None:
+            counts = uow.tasks.count_by_due(**visible, now=now, week=week_bounds(now))
+        return found, total, counts
+
+
 def inbox_counts(app: Phasegate, actor: Actor) -> dict[str, int]:
     """{"all", "overdue", "due_this_week"}: how many ready tasks `actor` sees, is late with and has
     due this (ISO) week — what `count_my_tasks` gives for TaskFilter(), TaskFilter(overdue=True)
@@ -95,15 +118,7 @@ def _actionable(uow, task_id: int, user: str, lock: bool = True, claimed_by_othe
     A task claimed by someone else raises `claimed_by_other`: Forbidden to complete or unclaim,
     a Conflict to claim (the task is taken — HTTP 409).
     """
-    row = uow.tasks.for_action(task_id, user, lock=lock)
-    if row is None:
-        raise NotFound(f"unknown task {task_id}")
-    if not row.user_exists:
-        raise NotFound(f"unknown user '{user}'")
-    if row.state != "ready":
-        raise Conflict(f"task {task_id} ({row.element_id}) is not ready: it is {row.state}")
-    if row.instance_state != "running":
-        raise Conflict(f"task {task_id} cannot be worked on: instance {row.instance_id} is {row.instance_state}")
+    row = _ready_row(uow, task_id, user, lock=lock, doing="worked on")
     if not row.holds_role and row.assignee != user:
         needed = f"role '{row.role}'" if row.role else f"role '{ADMIN_ROLE}' (the task has no role)"
         raise Forbidden(f"user '{user}' may not work on task {task_id} ({row.element_id}): it needs {needed}")
@@ -169,16 +184,23 @@ def _require_receiver(uow, task: HumanTask, receiver: str, field_name: str) -> N
 
 def _open_task(uow, task_id: int, actor: str, *, lock: bool = True):
     """(row, task) for a ready task of a running instance, for an existing acting user."""
-    row = uow.tasks.for_action(task_id, actor, lock=lock)
+    row = _ready_row(uow, task_id, actor, lock=lock, doing="reassigned")
+    return row, uow.tasks.get(task_id)
+
+
+def _ready_row(uow, task_id: int, user: str, *, lock: bool, doing: str):
+    """The task's action row (see `HumanTaskRepository.for_action`): it exists, `user` exists, the
+    task is ready and its instance runs — else NotFound or Conflict saying it cannot be `doing`."""
+    row = uow.tasks.for_action(task_id, user, lock=lock)
     if row is None:
         raise NotFound(f"unknown task {task_id}")
     if not row.user_exists:
-        raise NotFound(f"unknown user '{actor}'")
+        raise NotFound(f"unknown user '{user}'")
     if row.state != "ready":
         raise Conflict(f"task {task_id} ({row.element_id}) is not ready: it is {row.state}")
     if row.instance_state != "running":
-        raise Conflict(f"task {task_id} cannot be reassigned: instance {row.instance_id} is {row.instance_state}")
-    return row, uow.tasks.get(task_id)
+        raise Conflict(f"task {task_id} cannot be {doing}: instance {row.instance_id} is {row.instance_state}")
+    return row
 
 
 def assign(app: Phasegate, task_id: int, actor: str, to_user: str) -> HumanTask:
@@ -305,7 +327,8 @@ def _complete(app: Phasegate, task_id: int, user: str, data: dict | None, show: 
                               task_id=task_id, element_id=row.element_id,
                               payload={"data": data, "spiff_task_id": row.spiff_task_id},
                               completed_spiff_id=row.spiff_task_id)
-        uow.drafts.delete_for_task(task_id)  # drafts are scratch for this task: done with it
+        if row.has_draft:
+            uow.drafts.delete_for_task(task_id)  # drafts are scratch for this task: done with it
         shown = read_instance(uow, row.instance_id) if show else None
         uow.commit()
     return result, shown

@@ -36,8 +36,7 @@ def inbox():
     except InvalidInput as exc:
         flash(exc.message, "error")
         task_filter = TaskFilter(**filters, **flags)
-    found, total = tasks.my_tasks(app, g.actor, task_filter, page=page, per_page=per_page)
-    counts = tasks.inbox_counts(app, g.actor)
+    found, total, counts = tasks.inbox_page(app, g.actor, task_filter, page=page, per_page=per_page)
     query = {k: v for k, v in {**filters, "sort": task_filter.sort}.items() if v}
     query.update({k: "1" for k, v in flags.items() if v})
     if per_page != 25:
