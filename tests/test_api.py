@@ -19,9 +19,9 @@ from click.testing import CliRunner
 from engine.adapters import tables
 from engine.bootstrap import Phasegate
 from engine.domain import clock
-from engine.domain.clock import FrozenClock
 from engine.services import auth, definitions, gates, instances, tasks
 from tests.api_support import GATED_FILES, LANE_START_FILES, LOOPS_FILES, MODELS, PASSWORD, PREPARED, Api
+from tests.clock_support import frozen_at
 
 ERROR_KEYS = {"code", "message", "details"}
 WEDNESDAY = datetime(2026, 3, 4, 12, 0, tzinfo=timezone.utc)
@@ -29,10 +29,7 @@ WEDNESDAY = datetime(2026, 3, 4, 12, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def frozen():
-    frozen_clock = FrozenClock(WEDNESDAY)
-    previous = clock.use(frozen_clock)
-    yield frozen_clock
-    clock.use(previous)
+    yield from frozen_at(WEDNESDAY)
 
 
 @pytest.fixture

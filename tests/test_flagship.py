@@ -28,13 +28,12 @@ import pytest
 import yaml
 
 from engine.bootstrap import Phasegate
-from engine.domain import clock
-from engine.domain.clock import FrozenClock
 from engine.domain.errors import InvalidInput
 from engine.domain.forms import validate_submission
 from engine.services import definitions, demo, gates, instances, scenarios, tasks, users
 from engine.services.scenarios import ScenarioFailed
 from tests.test_cli import phasegate_command
+from tests.clock_support import frozen_at
 
 ROOT = Path(__file__).resolve().parents[1]
 PROCESSES = ROOT / "processes"
@@ -286,10 +285,7 @@ EXPECTED = {
 
 @pytest.fixture
 def frozen_clock():
-    frozen = FrozenClock(datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc))
-    previous = clock.use(frozen)
-    yield frozen
-    clock.use(previous)
+    yield from frozen_at(datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc))
 
 
 def prepare(app: Phasegate, gate_overrides: dict | None = None) -> None:

@@ -25,12 +25,12 @@ from lxml import etree
 from engine.adapters.gate_files import load_gate_config
 from engine.bootstrap import Phasegate
 from engine.domain import clock
-from engine.domain.clock import FrozenClock
 from engine.domain.errors import Forbidden, InvalidInput
 from engine.domain.routing import parse_duration
 from engine.services import definitions, gates, instances, scenarios, tasks, users
 from tests.test_flagship import prepare
 from engine.services.scenarios import ScenarioFailed
+from tests.clock_support import frozen_at
 
 ROOT = Path(__file__).resolve().parents[1]
 PROCESSES = ROOT / "processes"
@@ -88,10 +88,7 @@ SIGNED = {"go_no_go": "Go-live decision signed as Sponsor (go = approved go-live
 
 @pytest.fixture
 def frozen_clock():
-    frozen = FrozenClock(datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc))
-    previous = clock.use(frozen)
-    yield frozen
-    clock.use(previous)
+    yield from frozen_at(datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc))
 
 
 @pytest.fixture

@@ -28,10 +28,9 @@ import pytest
 import yaml
 
 from engine.bootstrap import Phasegate
-from engine.domain import clock
-from engine.domain.clock import FrozenClock
 from engine.domain.errors import Conflict, Forbidden, InvalidInput, ModelRejected, NotFound
 from engine.services import definitions, gates, instances, tasks, users
+from tests.clock_support import frozen_at
 
 MODELS = Path(__file__).parent / "models"
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
@@ -153,10 +152,7 @@ def work(summary: str = "first cut", pass_rate: float = 0.99, blockers: int = 0,
 
 @pytest.fixture(autouse=True)
 def frozen():
-    frozen_clock = FrozenClock(T0)
-    previous = clock.use(frozen_clock)
-    yield frozen_clock
-    clock.use(previous)
+    yield from frozen_at(T0)
 
 
 @pytest.fixture

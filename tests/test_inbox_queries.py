@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from engine.adapters.database import StatementCounter
 from engine.bootstrap import Phasegate
 from engine.domain import clock
-from engine.domain.clock import FrozenClock
 from engine.domain.inbox import SORTS, TaskFilter, week_bounds
 from engine.domain.permissions import Actor
 from engine.services import auth, definitions, instances, tasks, users
+from tests.clock_support import frozen_at
 
 # One instance puts seven tasks in the inbox at once: a (r1), b (r2 first, also r1), c (r3,
 # assigned to u), d (r1, claimed by other below), e (r1 and r4), f (r5), g (no role: admins).
@@ -63,9 +63,7 @@ def fanout_bpmn() -> str:
 
 @pytest.fixture
 def frozen():
-    previous = clock.use(FrozenClock(START))
-    yield clock.current()
-    clock.use(previous)
+    yield from frozen_at(START)
 
 
 @pytest.fixture

@@ -17,13 +17,13 @@ import yaml
 from engine.adapters.database import StatementCounter
 from engine.bootstrap import Phasegate
 from engine.domain import clock
-from engine.domain.clock import FrozenClock
 from engine.domain.errors import Forbidden, InvalidInput
 from engine.domain.gate_config import gate_from_dict
 from engine.domain.permissions import Action, Actor, allowed
 from engine.services import definitions, gates, instances, portfolio, scenarios, tasks, users
 from tests.api_support import GATED_FILES, PASSWORD, PREPARED, Api
 from tests.test_pages import Browser, html
+from tests.clock_support import frozen_at
 
 ADMIN = Actor("admin", {"admin"})
 PMO = Actor("paula", {"pmo"})
@@ -32,10 +32,7 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def frozen():
-    frozen_clock = FrozenClock(T0)
-    previous = clock.use(frozen_clock)
-    yield frozen_clock
-    clock.use(previous)
+    yield from frozen_at(T0)
 
 
 @pytest.fixture

@@ -16,11 +16,10 @@ import pytest
 
 from engine.adapters.database import StatementCounter
 from engine.bootstrap import Phasegate
-from engine.domain import clock
-from engine.domain.clock import FrozenClock
 from engine.domain.errors import Conflict, Forbidden, InvalidInput, ModelRejected, NotFound
 from engine.domain.events import GENESIS, event_hash
 from engine.services import definitions, instances, tasks, users
+from tests.clock_support import frozen_at
 
 MODELS = Path(__file__).parent / "models"
 
@@ -73,10 +72,7 @@ def deployed(app, package):
 
 @pytest.fixture
 def frozen_clock():
-    frozen = FrozenClock(datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc))
-    previous = clock.use(frozen)
-    yield frozen
-    clock.use(previous)
+    yield from frozen_at(datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc))
 
 
 def fresh(app: Phasegate) -> Phasegate:
