@@ -1,14 +1,15 @@
 """Who may do what: pure rules over an actor's roles, tested without a database.
 
-Four kinds of people use Phasegate (a user may be several at once — permissions add up):
+Five kinds of people use Phasegate (a user may be several at once — permissions add up):
 
 - **admin** (role `admin`): everything, including users, roles and every task;
 - **designer** (role `designer`): checks and deploys process definitions;
 - **auditor** (role `auditor`): reads everything — definitions, instances, histories, gates,
   every task, users and roles — and changes nothing;
 - **PMO** (role `pmo`, project management office): reads the portfolio — every running instance
-  by phase and gate status (`Action.PORTFOLIO`, also granted to admins and auditors). The
-  portfolio names every instance; reading one still needs taking part in it (`may_read_instance`);
+  by phase and gate status (`Action.PORTFOLIO`, also granted to admins and auditors) — and every
+  instance it lists (`reads_every_instance`); nothing more: their tasks are those of their
+  other roles;
 - **approvers**: everyone else, through the process roles they hold (`Sponsor`, `reviewer`…).
   They see and act on the tasks routed to those roles (or assigned to them), read the
   instances they take part in, start a process whose start event is in one of their roles'
@@ -84,12 +85,18 @@ class Actor:
         """Admins and auditors read every instance and every task."""
         return bool(self.roles & {ADMIN, AUDITOR})
 
+    @property
+    def reads_every_instance(self) -> bool:
+        """Admins, auditors and the PMO (who opens any project from the portfolio) read every
+        instance; a PMO lead sees only their own tasks, though."""
+        return self.sees_everything or PMO in self.roles
+
 
 _EVERYONE = frozenset({Action.READ_DEFINITIONS, Action.READ_INSTANCE, Action.READ_TASKS, Action.OWN_TOKENS})
 _BY_ROLE = {
     DESIGNER: frozenset({Action.CHECK, Action.DEPLOY}),
     AUDITOR: frozenset({Action.LIST_INSTANCES, Action.READ_USERS, Action.PORTFOLIO}),
-    PMO: frozenset({Action.PORTFOLIO}),
+    PMO: frozenset({Action.PORTFOLIO, Action.LIST_INSTANCES}),
 }
 # Anyone who is not read-only: the object-level rule then decides (task roles, owner, start roles).
 _NOT_READ_ONLY = frozenset({Action.WORK_ON_TASKS, Action.CLOSE_ACTION_ITEMS})
@@ -125,7 +132,7 @@ def _describe(action: Action) -> str:
         Action.READ_DEFINITIONS: "read process definitions",
         Action.CHECK: "check process definitions (designers and admins)",
         Action.DEPLOY: "deploy process definitions (designers and admins)",
-        Action.LIST_INSTANCES: "list every instance (auditors and admins)",
+        Action.LIST_INSTANCES: "list every instance (admins, auditors and the pmo role)",
         Action.READ_INSTANCE: "read this instance",
         Action.START: "start instances",
         Action.CANCEL: "cancel instances (admins)",
@@ -150,9 +157,10 @@ def may_see_task(actor: Actor, task_roles: Iterable[str], assignee: str | None) 
 
 
 def may_read_instance(actor: Actor, takes_part: bool) -> bool:
-    """Admins and auditors read every instance; others those they take part in (they started it,
-    one of its tasks is or was routed to a role they hold or to them, or they own an action item)."""
-    return actor.sees_everything or takes_part
+    """Admins, auditors and the PMO read every instance; others those they take part in (they
+    started it, one of its tasks is or was routed to a role they hold or to them, or they own an
+    action item)."""
+    return actor.reads_every_instance or takes_part
 
 
 def start_roles(element: dict | None) -> list[str]:

@@ -210,7 +210,7 @@ def _readable_row(uow, instance_id: int, actor: Actor | None):
     if row is None:
         raise NotFound(f"unknown instance {instance_id}")
     if actor is not None and not may_read_instance(
-            actor, actor.sees_everything or uow.instances.takes_part(instance_id, actor.name)):
+            actor, actor.reads_every_instance or uow.instances.takes_part(instance_id, actor.name)):
         raise Forbidden(f"user '{actor.name}' takes no part in instance {instance_id}")
     return row
 

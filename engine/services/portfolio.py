@@ -199,7 +199,7 @@ def portfolio(app: Phasegate, actor: Actor, *, process: str | None = None, phase
         rows = repo.page(now=now, process=process, phase=phase, overdue_only=overdue_only, limit=limit,
                          offset=offset)
         gate_rows = repo.gates([r.id for r in rows])
-        readable = None if actor.sees_everything else repo.taking_part([r.id for r in rows], actor.name)
+        readable = None if actor.reads_every_instance else repo.taking_part([r.id for r in rows], actor.name)
         latest = {d.key: d for d in uow.definitions.list(latest_only=True)}
         orders = {key: _phase_order(app, uow, latest.get(key)) for key in sorted({r.key for r in counted})}
 
