@@ -247,6 +247,10 @@ def test_instance_page_for_participants_only(browser, engine_app):
     browser.sign_in("rita")
     page = browser.get(f"/instances/{instance.id}")
     assert page.status_code == 200 and "phase-current" in html(page) and "G-1" in html(page)
+    # Open tasks link to their page only for those who may open it: rita's reviewer approval, not
+    # the qa_lead's (the task page would refuse her).
+    shown = {t.role: t.id for t in instances.show(engine_app, instance.id).tasks}
+    assert f'href="/tasks/{shown["reviewer"]}"' in html(page) and f'href="/tasks/{shown["qa_lead"]}"' not in html(page)
     other = start(engine_app, "G-9")
     assert browser.get(f"/instances/{other.id}").status_code == 403
     assert browser.get("/instances/999").status_code == 404

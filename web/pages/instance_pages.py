@@ -5,6 +5,7 @@ from pathlib import Path
 
 from flask import current_app, g, render_template
 
+from engine.domain.permissions import may_see_task
 from engine.services import instances
 from web.pages import blueprint, engine_app
 
@@ -19,7 +20,10 @@ def instance_page(instance_id: int):
     drawing = instances.diagram(app, instance_id, actor=g.actor)
     static = Path(current_app.static_folder)
     viewer = (static / VIEWER_SCRIPT).is_file()
+    # Open tasks link to their page only for those who may open it (the page would refuse others).
+    openable = {t["id"] for t in detail["tasks"] if may_see_task(g.actor, t["roles"], t["assignee"])}
     return render_template("instance.html", instance=detail, diagram=drawing, progress=_progress(detail, drawing),
+                           openable=openable,
                            viewer_script=VIEWER_SCRIPT if viewer else None,
                            viewer_styles=[s for s in VIEWER_STYLES if (static / s).is_file()] if viewer else [])
 
