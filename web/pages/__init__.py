@@ -7,6 +7,7 @@ parse the request, call `engine.services`, and render.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
@@ -14,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from engine.bootstrap import Phasegate
 from engine.domain.errors import PhasegateError, Unauthenticated
+from engine.domain.permissions import Action, allowed
 from engine.services import auth
 from web import security
 
@@ -60,7 +62,22 @@ HTMX_SCRIPT = "vendor/htmx/htmx.min.js"
 
 @blueprint.app_context_processor
 def _globals():
-    return {"me": getattr(g, "actor", None), "outcome_labels": OUTCOME_LABELS, "htmx_script": _htmx_script()}
+    actor = getattr(g, "actor", None)
+    return {"me": actor, "outcome_labels": OUTCOME_LABELS, "htmx_script": _htmx_script(), "age": age_text,
+            # Navigation links, from the roles alone (no database): whether one of those roles
+            # starts a process is the start page's to say.
+            "may_see_portfolio": actor is not None and allowed(actor, Action.PORTFOLIO),
+            "may_start_something": actor is not None and allowed(actor, Action.START)}
+
+
+def age_text(since: datetime, now: datetime) -> str:
+    """How long ago `since` was, in one unit: "12 min", "5 h", "3 d"."""
+    seconds = max(0, int((now - since).total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
 
 
 def _htmx_script() -> str | None:

@@ -1,8 +1,6 @@
 """The inbox: my tasks with counts, filters, sorting and pages; claim and unclaim."""
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import flash, g, redirect, render_template, request, url_for
 
 from engine.domain import clock
@@ -45,17 +43,8 @@ def inbox():
         "inbox.html", tasks=found, total=total, counts=counts, page=page, per_page=per_page,
         pages=max(1, -(-total // per_page)), filters=filters, flags=flags, sort=task_filter.sort, query=query,
         processes=definitions.list_definitions(app, latest_only=True), roles=sorted(g.actor.process_roles),
-        per_page_choices=PER_PAGE_CHOICES, now=clock.now(), age=_age,
+        per_page_choices=PER_PAGE_CHOICES, now=clock.now(),
         people=tasks.candidate_people(app, [t.id for t in found]))
-
-
-def _age(since: datetime, now: datetime) -> str:
-    seconds = max(0, int((now - since).total_seconds()))
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 86400:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} d"
 
 
 def _back_to_inbox() -> str:
@@ -64,21 +53,21 @@ def _back_to_inbox() -> str:
 
 @blueprint.post("/tasks/<int:task_id>/claim")
 def claim(task_id: int):
-    try:
-        auth.authorize(g.actor, Action.WORK_ON_TASKS)
-        task = tasks.claim(engine_app(), task_id, g.actor.name)
-        flash(f"You claimed “{task.name or task.element_id}”.")
-    except (Conflict, Forbidden, NotFound) as exc:
-        flash(exc.message, "error")
-    return redirect(_back_to_inbox())
+    return _on_task(tasks.claim, task_id, "You claimed “{}”.")
 
 
 @blueprint.post("/tasks/<int:task_id>/unclaim")
 def unclaim(task_id: int):
+    return _on_task(tasks.unclaim, task_id, "“{}” is back with its role.")
+
+
+def _on_task(command, task_id: int, done: str):
+    """Run a task command of the inbox rows as the signed-in user; back to the inbox with `done`
+    (naming the task) or the refusal."""
     try:
         auth.authorize(g.actor, Action.WORK_ON_TASKS)
-        task = tasks.unclaim(engine_app(), task_id, g.actor.name)
-        flash(f"“{task.name or task.element_id}” is back with its role.")
+        task = command(engine_app(), task_id, g.actor.name)
+        flash(done.format(task.name or task.element_id))
     except (Conflict, Forbidden, NotFound) as exc:
         flash(exc.message, "error")
     return redirect(_back_to_inbox())

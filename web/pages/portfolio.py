@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from flask import g, render_template, request
 
-from engine.domain.permissions import Action, allowed
+from engine.domain.permissions import Action
 from engine.services import auth, portfolio as portfolio_service
 from web.pages import blueprint, engine_app, int_arg
-from web.pages.inbox import _age
 
 PER_PAGE_CHOICES = (25, 50, 100)
 DEFAULT_PER_PAGE = portfolio_service.DEFAULT_PER_PAGE
-
-
-@blueprint.app_context_processor
-def _portfolio_nav():
-    actor = getattr(g, "actor", None)
-    return {"may_see_portfolio": actor is not None and allowed(actor, Action.PORTFOLIO)}
 
 
 @blueprint.get("/portfolio")
@@ -37,4 +30,4 @@ def portfolio():
     if per_page != DEFAULT_PER_PAGE:
         query["per_page"] = per_page
     return render_template("portfolio.html", view=view, query=query, per_page_choices=PER_PAGE_CHOICES,
-                           now=view.generated_at, age=_age)
+                           now=view.generated_at)

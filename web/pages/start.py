@@ -5,20 +5,12 @@ from __future__ import annotations
 from flask import flash, g, redirect, render_template, request, url_for
 
 from engine.domain.errors import Conflict, Forbidden, InvalidInput
-from engine.domain.permissions import Action, allowed
+from engine.domain.permissions import Action
 from engine.services import auth, instances
 from web import formfields
 from web.pages import FORM_ERROR, blueprint, engine_app
 
 BUSINESS_KEY_MAX = 255  # the column's length (tables.instance.business_key)
-
-
-@blueprint.app_context_processor
-def _start_nav():
-    # Cheap on purpose (no database): admins and holders of a process role. Whether one of those
-    # roles starts a process is the list page's to say.
-    actor = getattr(g, "actor", None)
-    return {"may_start_something": actor is not None and allowed(actor, Action.START)}
 
 
 @blueprint.get("/start")
